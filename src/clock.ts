@@ -1,0 +1,28 @@
+// Time and randomness come in through these interfaces so that tests can move the clock
+// (scheduled sends, retries, validity, receipts) instead of sleeping.
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock that only moves when a test tells it to. */
+export class ManualClock implements Clock {
+  constructor(private t: number = Date.parse('2026-01-05T15:00:00Z')) {}
+  now(): number {
+    return this.t;
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+  set(ms: number): void {
+    this.t = ms;
+  }
+}
+
+/** Returns a float in [0, 1). Injected so backoff jitter is reproducible in tests. */
+export type Random = () => number;
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

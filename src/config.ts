@@ -1,0 +1,62 @@
+// Configuration: environment variables, optionally layered over a JSON config file named by
+// SWITCHBOARD_CONFIG. Validated once at start; a bad value stops the process with one line.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const ConfigSchema = z.object({
+  PORT: int(0, 65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().min(1).default('./data/switchboard.db'),
+  SWITCHBOARD_ENCRYPTION_KEY: z
+    .string()
+    .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$/, 'must be 32 bytes as 64 hex characters or base64')
+    .optional(),
+  SWITCHBOARD_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  SWITCHBOARD_ALLOW_PRIVATE_URLS: bool.default(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SWITCHBOARD_RETRY_BASE_MS: int(1, 3_600_000).default(1000),
+  SWITCHBOARD_RETRY_MAX_MS: int(1, 86_400_000).default(600_000),
+  /** Validity given to a message that names none: how long it may wait to be sent and delivered. */
+  SWITCHBOARD_DEFAULT_VALIDITY_S: int(1, 30 * 86400).default(86400),
+  SWITCHBOARD_MAX_SEGMENTS: int(1, 50).default(10),
+  SWITCHBOARD_BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
+  SWITCHBOARD_OAUTH_TOKEN_TTL_S: int(60, 86400).default(3600),
+  /** How often an idle worker looks for due work; new work in the same process wakes it at once. */
+  SWITCHBOARD_POLL_MS: int(5, 60_000).default(200),
+  SWITCHBOARD_SIMULATOR_RECEIPT_MS: int(0, 60_000).default(150),
+  SWITCHBOARD_SIMULATOR_SLOW_MS: int(0, 120_000).default(5000),
+  SWITCHBOARD_SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+  SWITCHBOARD_DEFAULT_ACCOUNT_NAME: z.string().min(1).max(200).default('Default'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  let fileValues: Record<string, unknown> = {};
+  if (env.SWITCHBOARD_CONFIG) {
+    try {
+      fileValues = JSON.parse(readFileSync(env.SWITCHBOARD_CONFIG, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`SWITCHBOARD_CONFIG: cannot read ${env.SWITCHBOARD_CONFIG}: ${(err as Error).message}`);
+    }
+  }
+  const raw: Record<string, unknown> = { ...fileValues };
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  Object.assign(raw, overrides);
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`Invalid configuration: ${issue.path.join('.')}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,109 @@
+// The connector interface: how the platform talks to a carrier or provider. One small surface,
+// one implementation per folder, one line in connector-registry.ts per type.
+//
+//   submit    — hand one message to the carrier; answers accepted (with the provider's id) or an
+//               error already mapped to one of the seven error classes.
+//   lookup    — optional: ask the carrier whether it already has a message we submitted, by OUR
+//               reference (the message id). Used to resolve an attempt left "in doubt" by a crash.
+//   sink      — where a connector reports what comes back asynchronously: delivery receipts and
+//               inbound (mobile-originated) messages.
+import type { Clock } from '../clock.ts';
+import type { ErrorClass } from '../errors.ts';
+import type { Storage } from '../storage/database.ts';
+
+export type Channel = 'sms' | 'mms' | 'voice' | 'rvm';
+
+export interface OutboundMessage {
+  /** Our message id, passed to the carrier as the client reference where it takes one. */
+  reference: string;
+  accountId: string;
+  mode: string;
+  channel: Channel;
+  to: string;
+  from: string | null;
+  body: string | null;
+  mediaUrls: string[];
+  encoding: 'GSM-7' | 'UCS-2';
+  segments: number;
+  /** Absolute time after which the carrier should give up. */
+  expiresAt: number | null;
+  attempt: number;
+}
+
+export type SubmitResult =
+  | { ok: true; providerMessageId: string; raw?: unknown }
+  | { ok: false; errorClass: ErrorClass; code: string; message: string; providerCode?: string; raw?: unknown; retryAfterMs?: number };
+
+export interface Receipt {
+  providerMessageId: string;
+  status: 'delivered' | 'undelivered' | 'failed' | 'expired';
+  errorClass?: ErrorClass;
+  code?: string;
+  message?: string;
+  providerCode?: string;
+  raw?: unknown;
+}
+
+export interface InboundMessage {
+  from: string;
+  to: string;
+  body: string;
+  channel?: Channel;
+  providerMessageId?: string;
+  mediaUrls?: string[];
+  raw?: unknown;
+  /** When the connector knows which of our messages this answers (the simulator does). */
+  inReplyTo?: string;
+  /** When the connector knows the tenant (the simulator's inject route does). */
+  accountId?: string;
+  mode?: string;
+}
+
+export interface ConnectorSink {
+  receipt(connectorId: string, receipt: Receipt): Promise<void>;
+  inbound(connectorId: string, message: InboundMessage): Promise<void>;
+}
+
+export interface ConnectorCapabilities {
+  channels: Channel[];
+  /** Whether lookup() can find a message by our reference. */
+  lookup: boolean;
+  /** Submits in flight at once, per connector instance. */
+  maxInFlight: number;
+}
+
+export interface ConnectorState {
+  status: 'up' | 'down' | 'starting' | 'stopped';
+  in_flight: number;
+  last_error: string | null;
+  [key: string]: unknown;
+}
+
+export interface Connector {
+  readonly id: string;
+  readonly type: string;
+  readonly capabilities: ConnectorCapabilities;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  submit(message: OutboundMessage): Promise<SubmitResult>;
+  lookup?(reference: string): Promise<SubmitResult | null>;
+  state(): ConnectorState;
+}
+
+export interface ConnectorRow {
+  id: string;
+  account_id: string | null;
+  name: string;
+  type: string;
+  config: Record<string, unknown>;
+}
+
+export interface ConnectorDeps {
+  storage: Storage;
+  clock: Clock;
+  sink: ConnectorSink;
+  /** Receipt delay and slow-submit delay for the simulator, from configuration. */
+  simulator: { receiptDelayMs: number; slowSubmitMs: number; pollMs: number };
+}
+
+export type ConnectorFactory = (row: ConnectorRow, deps: ConnectorDeps) => Connector;

@@ -1,0 +1,215 @@
+// The carrier simulator (CONTRACT §6): behaves like a carrier, with no network. It accepts or
+// refuses a submit by the recipient's number, then sends delivery receipts (and, for some
+// numbers, a handset reply) after a delay. Its pending receipts are rows with a due time, not
+// timers, so a restart in the middle loses none of them, and a test can move the clock.
+import type { ErrorClass } from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import { sleep } from '../../clock.ts';
+import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult } from '../connector.ts';
+
+/** `+1 NXX 555 01YY`: the fictional North American range; YY picks the behaviour. */
+const FICTIONAL = /^\+1\d{3}55501(\d{2})$/;
+
+export function simulatorBehaviour(to: string): number | null {
+  const m = FICTIONAL.exec(to);
+  return m ? Number(m[1]) : null;
+}
+
+const REPLIES: Record<number, string> = { 16: 'STOP', 17: 'C' };
+const REPLY_AFTER_RECEIPT_MS = 100;
+
+export interface SimulatorConfig {
+  reject_credentials?: boolean;
+  latency_ms?: number;
+  receipt_delay_ms?: number;
+  slow_submit_ms?: number;
+}
+
+export class SimulatorConnector implements Connector {
+  readonly type = 'simulator';
+  readonly capabilities = { channels: ['sms', 'mms', 'voice', 'rvm'] as const as OutboundMessage['channel'][], lookup: true, maxInFlight: 1000 };
+  readonly id: string;
+  private config: SimulatorConfig;
+  private inFlight = 0;
+  private lastError: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private draining: Promise<number> | null = null;
+
+  constructor(
+    row: ConnectorRow,
+    private deps: ConnectorDeps,
+  ) {
+    this.id = row.id;
+    this.config = row.config as SimulatorConfig;
+  }
+
+  private get receiptDelay() {
+    return this.config.receipt_delay_ms ?? this.deps.simulator.receiptDelayMs;
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.draining;
+  }
+
+  private schedule(ms: number) {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.runDue()
+        .catch((err) => {
+          this.lastError = String(err?.message ?? err);
+        })
+        .finally(() => this.schedule(this.deps.simulator.pollMs));
+    }, ms);
+    this.timer.unref();
+  }
+
+  state(): ConnectorState {
+    return { status: this.running ? 'up' : 'stopped', in_flight: this.inFlight, last_error: this.lastError };
+  }
+
+  async submit(m: OutboundMessage): Promise<SubmitResult> {
+    this.inFlight++;
+    try {
+      return await this.doSubmit(m);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async doSubmit(m: OutboundMessage): Promise<SubmitResult> {
+    if (this.config.latency_ms) await sleep(this.config.latency_ms);
+    if (this.config.reject_credentials) {
+      this.lastError = 'credentials refused';
+      return { ok: false, errorClass: 'AUTH_FAILED', code: 'AUTH_FAILED', message: 'The simulator refused the connector credentials.', providerCode: 'SIM-AUTH' };
+    }
+    const db = this.deps.storage.db;
+    const now = this.deps.clock.now();
+    await db
+      .insertInto('simulator_messages')
+      .values({ connector_id: this.id, reference: m.reference, provider_id: null, to_addr: m.to, from_addr: m.from, channel: m.channel, submits: 1, created_at: now, receipt_due_at: null, receipt: null, reply_due_at: null, reply_body: null })
+      .onConflict((oc) => oc.columns(['connector_id', 'reference']).doUpdateSet((eb) => ({ submits: eb('simulator_messages.submits', '+', 1) })))
+      .execute();
+    const row = await db.selectFrom('simulator_messages').selectAll().where('connector_id', '=', this.id).where('reference', '=', m.reference).executeTakeFirstOrThrow();
+    if (row.provider_id) {
+      // A resubmit of a message the carrier already holds (an in-doubt retry): a real carrier
+      // would take it twice; the simulator answers with the first acceptance so tests can count.
+      return { ok: true, providerMessageId: row.provider_id, raw: { duplicate_submit: true, submits: row.submits } };
+    }
+    const yy = simulatorBehaviour(m.to);
+    const refuse = (errorClass: ErrorClass, message: string): SubmitResult => ({
+      ok: false,
+      errorClass,
+      code: errorClass,
+      message,
+      providerCode: `SIM-${yy}`,
+      raw: { simulator: yy, submits: row.submits },
+    });
+    if (yy === 12 && row.submits <= 2) return refuse('RATE_LIMITED', 'Throttled by the carrier (simulator 12).');
+    if (yy === 13) return refuse('UNKNOWN_ERROR', 'The carrier returned a non-specific failure (simulator 13).');
+    if (yy === 14) return refuse('OPTED_OUT', 'The recipient has opted out at the carrier (simulator 14).');
+    if (yy === 15) return refuse('INVALID_NUMBER', 'The number is not in service (simulator 15).');
+    if (yy === 19) await sleep(this.config.slow_submit_ms ?? this.deps.simulator.slowSubmitMs);
+
+    const providerId = newId('sim', now);
+    const acceptedAt = this.deps.clock.now();
+    let receipt: Receipt | null = { providerMessageId: providerId, status: 'delivered', raw: { stat: 'DELIVRD', simulator: yy } };
+    if (yy === 10) receipt = { providerMessageId: providerId, status: 'undelivered', errorClass: 'UNREACHABLE', code: 'UNREACHABLE', message: 'Handset off or out of coverage (simulator 10).', providerCode: 'SIM-10', raw: { stat: 'UNDELIV', err: '001', simulator: 10 } };
+    if (yy === 11) receipt = { providerMessageId: providerId, status: 'undelivered', errorClass: 'FILTERED', code: 'FILTERED', message: 'Blocked by the carrier filter (simulator 11).', providerCode: 'SIM-11', raw: { stat: 'REJECTD', err: '011', simulator: 11 } };
+    if (yy === 18) receipt = null;
+    if (receipt && (m.channel === 'voice' || m.channel === 'rvm')) {
+      receipt.raw = { ...(receipt.raw as object), outcome: receipt.status === 'delivered' ? (m.channel === 'voice' ? 'answered' : 'voicemail_dropped') : 'failed' };
+    }
+    const receiptDue = receipt ? acceptedAt + this.receiptDelay : null;
+    const reply = yy !== null ? REPLIES[yy] : undefined;
+    await db
+      .updateTable('simulator_messages')
+      .set({
+        provider_id: providerId,
+        receipt_due_at: receiptDue,
+        receipt: receipt ? JSON.stringify(receipt) : null,
+        reply_due_at: reply && receiptDue !== null ? receiptDue + REPLY_AFTER_RECEIPT_MS : null,
+        reply_body: reply ?? null,
+      })
+      .where('connector_id', '=', this.id)
+      .where('reference', '=', m.reference)
+      .execute();
+    if (receiptDue !== null) this.schedule(Math.max(0, receiptDue - this.deps.clock.now()));
+    return { ok: true, providerMessageId: providerId, raw: { simulator: yy, accepted: true } };
+  }
+
+  async lookup(reference: string): Promise<SubmitResult | null> {
+    const row = await this.deps.storage.db
+      .selectFrom('simulator_messages')
+      .select('provider_id')
+      .where('connector_id', '=', this.id)
+      .where('reference', '=', reference)
+      .executeTakeFirst();
+    return row?.provider_id ? { ok: true, providerMessageId: row.provider_id, raw: { lookup: true } } : null;
+  }
+
+  /** Sends every receipt and reply that is due. Returns how many it sent. */
+  runDue(): Promise<number> {
+    if (!this.draining) {
+      this.draining = this.drain().finally(() => {
+        this.draining = null;
+      });
+    }
+    return this.draining;
+  }
+
+  private async drain(): Promise<number> {
+    const db = this.deps.storage.db;
+    const now = this.deps.clock.now();
+    let sent = 0;
+    const receipts = await db
+      .selectFrom('simulator_messages')
+      .select(['reference', 'receipt'])
+      .where('connector_id', '=', this.id)
+      .where('receipt_due_at', '<=', now)
+      .orderBy('receipt_due_at')
+      .limit(500)
+      .execute();
+    for (const r of receipts) {
+      // Report first, then clear: a crash in between repeats the receipt, which the platform
+      // records as a duplicate, rather than losing it.
+      await this.deps.sink.receipt(this.id, JSON.parse(r.receipt!));
+      await db.updateTable('simulator_messages').set({ receipt_due_at: null }).where('connector_id', '=', this.id).where('reference', '=', r.reference).execute();
+      sent++;
+    }
+    const replies = await db
+      .selectFrom('simulator_messages')
+      .select(['reference', 'reply_body', 'to_addr', 'from_addr', 'channel', 'provider_id'])
+      .where('connector_id', '=', this.id)
+      .where('reply_due_at', '<=', now)
+      .where('receipt_due_at', 'is', null)
+      .orderBy('reply_due_at')
+      .limit(500)
+      .execute();
+    for (const r of replies) {
+      await this.deps.sink.inbound(this.id, {
+        from: r.to_addr,
+        to: r.from_addr ?? '',
+        body: r.reply_body ?? '',
+        channel: 'sms',
+        providerMessageId: `${r.provider_id}_reply`,
+        inReplyTo: r.reference,
+        raw: { simulator_reply_to: r.provider_id },
+      });
+      await db.updateTable('simulator_messages').set({ reply_due_at: null }).where('connector_id', '=', this.id).where('reference', '=', r.reference).execute();
+      sent++;
+    }
+    if (receipts.length === 500 || replies.length === 500) this.schedule(0);
+    return sent;
+  }
+}

@@ -1,0 +1,402 @@
+// The dispatcher: takes due messages from the queue and hands them to connectors.
+//
+// Terminology:
+//   queue    — there is no separate queue: the message row IS the job. A message is due when its
+//              status is `scheduled` or `queued` and its `next_attempt_at` has come.
+//   claim    — in one transaction, the worker picks due messages, re-checks suppression and
+//              validity, picks a connector, and moves each to `sending` with attempts+1 and a
+//              lease (lease_owner, lease_expires_at). That write IS the record of the attempt,
+//              made before the connector sees the message.
+//   lease    — while a message is `sending` under a live lease no other worker touches it. A
+//              worker that dies leaves the lease to expire; the message is then "in doubt".
+//   in doubt — we recorded the attempt but not its outcome: the carrier may or may not have it.
+//              Resolved by asking the connector (lookup by our reference) where it can; otherwise
+//              the message is tried again and counted as a possible duplicate. NEVER dropped.
+//   outcome  — the connector's answer, recorded in a second transaction: `sent` with the
+//              provider's id, or an error class whose policy (error-policy.ts) decides between
+//              retry, failover, suppression and review.
+import type { Clock, Random } from '../clock.ts';
+import type { Connector, OutboundMessage, SubmitResult } from '../connectors/connector.ts';
+import type { ConnectorManager } from '../connectors/connector-manager.ts';
+import type { ConsentService } from '../consent/consent-service.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { MessageRow } from '../messages/message-view.ts';
+import { ConcurrentChangeError, type StatusMachine } from '../messages/status-machine.ts';
+import type { ReviewService } from '../review/review-service.ts';
+import type { Router } from '../routing/router.ts';
+import type { Storage, Tx } from '../storage/database.ts';
+import { POLICY, UNKNOWN_ERROR_MAX_ATTEMPTS, backoffMs } from './error-policy.ts';
+import type { ReceiptService } from './receipt-service.ts';
+
+export interface DispatcherOptions {
+  workerId: string;
+  batchSize: number;
+  maxInFlight: number;
+  leaseMs: number;
+  submitTimeoutMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  pollMs: number;
+}
+
+
+export class Dispatcher {
+  private running = false;
+  private inFlight = new Set<Promise<void>>();
+  private wakeResolve: (() => void) | null = null;
+  private loopDone: Promise<void> | null = null;
+  private woken = false;
+
+  constructor(
+    private storage: Storage,
+    private clock: Clock,
+    private random: Random,
+    private statuses: StatusMachine,
+    private router: Router,
+    private connectors: ConnectorManager,
+    private consent: ConsentService,
+    private review: ReviewService,
+    private receipts: ReceiptService,
+    private metrics: Metrics,
+    private opts: DispatcherOptions,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loopDone;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** New work exists (a message was accepted in this process): look now, not at the next poll. */
+  wake(): void {
+    this.woken = true;
+    this.wakeResolve?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let did = 0;
+      try {
+        did = await this.runOnce({ wait: false });
+      } catch (err) {
+        this.metrics.dispatcherErrors.inc();
+        process.emitWarning(`dispatcher pass failed: ${(err as Error).message}`);
+      }
+      if (!this.running) break;
+      if (did > 0 && this.inFlight.size < this.opts.maxInFlight) continue;
+      if (this.woken) {
+        this.woken = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.opts.pollMs);
+        this.wakeResolve = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wakeResolve = null;
+      this.woken = false;
+    }
+  }
+
+  /**
+   * One pass: expire what ran out of validity, resolve in-doubt attempts, claim and submit due
+   * messages. With `wait`, returns only after every submit it started has its outcome recorded
+   * (tests drive the platform this way with a manual clock).
+   */
+  async runOnce({ wait }: { wait: boolean } = { wait: true }): Promise<number> {
+    let did = await this.expireDue();
+    did += await this.resolveInDoubt();
+    const capacity = this.opts.maxInFlight - this.inFlight.size;
+    if (capacity > 0) {
+      const claimed = await this.claim(Math.min(capacity, this.opts.batchSize));
+      did += claimed.length;
+      for (const { row, connector } of claimed) this.track(this.submit(row, connector));
+    }
+    if (wait) await Promise.allSettled([...this.inFlight]);
+    return did;
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p
+      .catch((err) => {
+        this.metrics.dispatcherErrors.inc();
+        process.emitWarning(`submit failed: ${(err as Error).message}`);
+      })
+      .finally(() => {
+        this.inFlight.delete(tracked);
+        if (this.running) this.wake();
+      });
+    this.inFlight.add(tracked);
+  }
+
+  private async claim(limit: number): Promise<Array<{ row: MessageRow; connector: string }>> {
+    const now = this.clock.now();
+    const out: Array<{ row: MessageRow; connector: string }> = [];
+    await this.storage.db.transaction().execute(async (tx) => {
+      let q = tx
+        .selectFrom('messages')
+        .selectAll()
+        .where('status', 'in', ['scheduled', 'queued'])
+        .where('next_attempt_at', '<=', now)
+        .orderBy('next_attempt_at')
+        .limit(limit);
+      if (this.storage.dialect.supportsSkipLocked) q = q.forUpdate().skipLocked();
+      const rows = await q.execute();
+      if (rows.length === 0) return;
+      // Opt-out wins races: a number suppressed after acceptance is never submitted.
+      const suppressed = new Map<string, Set<string>>();
+      for (const row of rows) {
+        const k = `${row.account_id}\u0000${row.mode}`;
+        if (!suppressed.has(k)) {
+          const phones = rows.filter((r) => r.account_id === row.account_id && r.mode === row.mode).map((r) => r.to_addr);
+          suppressed.set(k, await this.consent.suppressedAmong(tx, row.account_id, row.mode, phones));
+        }
+      }
+      for (let row of rows) {
+        if (suppressed.get(`${row.account_id}\u0000${row.mode}`)!.has(row.to_addr)) {
+          await this.statuses.transition(tx, row, 'canceled', {
+            at: now,
+            data: { reason: 'suppressed_before_send' },
+            patch: { next_attempt_at: null, error_class: 'OPTED_OUT', error_code: 'SUPPRESSED', error_message: 'The recipient opted out before the message was sent.' },
+          });
+          continue;
+        }
+        if (row.expires_at !== null && row.expires_at <= now) {
+          await this.statuses.transition(tx, row, 'expired', { at: now, data: { reason: 'validity_period_passed' }, patch: { next_attempt_at: null } });
+          continue;
+        }
+        const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose });
+        const usable = candidates.find((id) => this.connectors.circuitOpenUntil(id) === null);
+        if (!usable) {
+          if (candidates.length === 0) {
+            // The route table changed since acceptance and nothing carries this message now.
+            await this.statuses.transition(tx, row, 'failed', {
+              at: now,
+              data: { reason: 'no_route' },
+              patch: { next_attempt_at: null, error_class: 'FILTERED', error_code: 'NO_ROUTE', error_message: 'No route carries this message.' },
+            });
+            continue;
+          }
+          // Every route is cooling down: wait for the first to half-open, without an attempt.
+          const wakeAt = Math.min(...candidates.map((id) => this.connectors.circuitOpenUntil(id) ?? now));
+          await tx.updateTable('messages').set({ next_attempt_at: wakeAt, updated_at: now }).where('id', '=', row.id).execute();
+          continue;
+        }
+        if (row.status === 'scheduled') {
+          row = (await this.statuses.transition(tx, row, 'queued', { at: now, data: { reason: 'send_at_reached' } }))!;
+        }
+        const sending = await this.statuses.transition(tx, row, 'sending', {
+          at: now,
+          data: { attempt: row.attempts + 1, connector_id: usable, worker: this.opts.workerId },
+          patch: {
+            attempts: row.attempts + 1,
+            connector_id: usable,
+            lease_owner: this.opts.workerId,
+            lease_expires_at: now + this.opts.leaseMs,
+            next_attempt_at: null,
+          },
+        });
+        out.push({ row: sending!, connector: usable });
+      }
+    });
+    return out;
+  }
+
+  private toOutbound(row: MessageRow): OutboundMessage {
+    return {
+      reference: row.id,
+      accountId: row.account_id,
+      mode: row.mode,
+      channel: row.channel as OutboundMessage['channel'],
+      to: row.to_addr,
+      from: row.from_addr,
+      body: row.body,
+      mediaUrls: row.media_urls ? JSON.parse(row.media_urls) : [],
+      encoding: row.encoding as OutboundMessage['encoding'],
+      segments: row.segments,
+      expiresAt: row.expires_at,
+      attempt: row.attempts,
+    };
+  }
+
+  private async submit(row: MessageRow, connectorId: string): Promise<void> {
+    const connector = await this.connectors.get(connectorId);
+    let result: SubmitResult;
+    const started = performance.now();
+    if (!connector) {
+      result = { ok: false, errorClass: 'AUTH_FAILED', code: 'CONNECTOR_UNAVAILABLE', message: `Connector ${connectorId} is disabled or unknown.` };
+    } else {
+      result = await this.submitWithTimeout(connector, this.toOutbound(row));
+    }
+    this.metrics.submitSeconds.observe({ connector: connectorId }, (performance.now() - started) / 1000);
+    await this.recordOutcome(row.id, connectorId, result, {});
+  }
+
+  private async submitWithTimeout(connector: Connector, m: OutboundMessage): Promise<SubmitResult> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<SubmitResult>((resolve) => {
+      timer = setTimeout(
+        () => resolve({ ok: false, errorClass: 'UNREACHABLE', code: 'SUBMIT_TIMEOUT', message: `The connector did not answer within ${this.opts.submitTimeoutMs} ms.` }),
+        this.opts.submitTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([
+        connector.submit(m).catch((err): SubmitResult => ({ ok: false, errorClass: 'UNKNOWN_ERROR', code: 'CONNECTOR_ERROR', message: String(err?.message ?? err) })),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Records a connector's answer. Retries on a concurrent change (a receipt landing at once). */
+  async recordOutcome(messageId: string, connectorId: string, result: SubmitResult, extra: Record<string, unknown>): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await this.storage.db.transaction().execute((tx) => this.applyOutcome(tx, messageId, connectorId, result, extra));
+        break;
+      } catch (err) {
+        if (!(err instanceof ConcurrentChangeError) || i >= 3) throw err;
+      }
+    }
+    if (result.ok) {
+      this.connectors.closeCircuit(connectorId);
+      // A receipt may have arrived before this outcome was recorded: apply it now.
+      await this.receipts.applyPending(connectorId, result.providerMessageId);
+    }
+  }
+
+  private async applyOutcome(tx: Tx, messageId: string, connectorId: string, result: SubmitResult, extra: Record<string, unknown>): Promise<void> {
+    const now = this.clock.now();
+    const row = await tx.selectFrom('messages').selectAll().where('id', '=', messageId).executeTakeFirstOrThrow();
+    const released = { lease_owner: null, lease_expires_at: null };
+    if (result.ok) {
+      await this.statuses.transition(tx, row, 'sent', {
+        at: now,
+        data: { ...extra, provider_message_id: result.providerMessageId, connector_id: connectorId, raw: result.raw ?? null },
+        patch: { ...released, provider_message_id: result.providerMessageId, connector_id: connectorId, error_class: null, error_code: null, error_message: null, provider_code: null },
+      });
+      return;
+    }
+    const error = { error_class: result.errorClass, error_code: result.code, error_message: result.message, provider_code: result.providerCode ?? null };
+    const data = { ...extra, attempt: row.attempts, connector_id: connectorId, error: { class: result.errorClass, code: result.code, message: result.message, provider_code: result.providerCode ?? null }, raw: result.raw ?? null };
+    const action = POLICY[result.errorClass];
+    const retryAt = (delay: number) => this.retryOrExpire(tx, row, { ...released, ...error }, data, now, delay);
+
+    switch (action) {
+      case 'retry':
+        return retryAt(Math.max(backoffMs(row.attempts, this.opts.retryBaseMs, this.opts.retryMaxMs, this.random), result.retryAfterMs ?? 0));
+      case 'retry_bounded':
+        if (row.attempts < UNKNOWN_ERROR_MAX_ATTEMPTS) return retryAt(backoffMs(row.attempts, this.opts.retryBaseMs, this.opts.retryMaxMs, this.random));
+        if (await this.statuses.transition(tx, row, 'failed', { at: now, data, patch: { ...released, ...error } })) {
+          await this.review.create(tx, { accountId: row.account_id, mode: row.mode, messageId: row.id, errorClass: result.errorClass, reason: `Failed ${row.attempts} times: ${result.message}` });
+        }
+        return;
+      case 'failover':
+        // The connector refused our credentials: open its circuit so routing skips it, and put the
+        // message straight back so the next claim routes it elsewhere (or waits for this one).
+        this.connectors.openCircuit(connectorId, result.message);
+        return retryAt(0);
+      case 'suppress':
+        if (await this.statuses.transition(tx, row, 'failed', { at: now, data, patch: { ...released, ...error } })) {
+          await this.receipts.suppressFor(tx, row, result.errorClass, { message_id: row.id, provider_code: result.providerCode ?? null, connector_id: connectorId });
+        }
+        return;
+      case 'review':
+        if (await this.statuses.transition(tx, row, 'failed', { at: now, data, patch: { ...released, ...error } })) {
+          await this.review.create(tx, { accountId: row.account_id, mode: row.mode, messageId: row.id, errorClass: result.errorClass, reason: result.message });
+        }
+        return;
+    }
+  }
+
+  private async retryOrExpire(tx: Tx, row: MessageRow, patch: Partial<MessageRow>, data: Record<string, unknown>, now: number, delayMs: number): Promise<void> {
+    const next = now + delayMs;
+    if (row.expires_at !== null && next >= row.expires_at) {
+      await this.statuses.transition(tx, row, 'expired', { at: now, data: { ...data, reason: 'no_retry_within_validity' }, patch: { ...patch, next_attempt_at: null } });
+      return;
+    }
+    await this.statuses.transition(tx, row, 'queued', { at: now, retry: true, notify: false, data: { ...data, retry_at: new Date(next).toISOString() }, patch: { ...patch, next_attempt_at: next } });
+  }
+
+  /** Messages whose validity ran out while waiting (or, once sent, while no receipt came). */
+  private async expireDue(): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.storage.db
+      .selectFrom('messages')
+      .select('id')
+      .where('status', 'in', ['scheduled', 'queued', 'sent'])
+      .where('expires_at', '<=', now)
+      .limit(500)
+      .execute();
+    if (due.length === 0) return 0;
+    await this.storage.db.transaction().execute(async (tx) => {
+      const rows = await tx.selectFrom('messages').selectAll().where('id', 'in', due.map((d) => d.id)).execute();
+      for (const row of rows) {
+        const reason = row.status === 'sent' ? 'no_receipt_within_validity' : 'not_sent_within_validity';
+        await this.statuses.transition(tx, row, 'expired', { at: now, data: { reason }, patch: { next_attempt_at: null } });
+      }
+    });
+    return due.length;
+  }
+
+  /** Attempts whose worker died between recording the attempt and recording its outcome. */
+  private async resolveInDoubt(): Promise<number> {
+    const now = this.clock.now();
+    const stale = await this.storage.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('status', '=', 'sending')
+      .where('lease_expires_at', '<', now)
+      .limit(100)
+      .execute();
+    let n = 0;
+    for (const row of stale) {
+      // Take the lease over, guarded on the expired one, so only one worker resolves it.
+      const took = await this.storage.db
+        .updateTable('messages')
+        .set({ lease_owner: this.opts.workerId, lease_expires_at: now + this.opts.leaseMs })
+        .where('id', '=', row.id)
+        .where('status', '=', 'sending')
+        .where('lease_expires_at', '=', row.lease_expires_at)
+        .executeTakeFirst();
+      if (Number(took.numUpdatedRows) !== 1) continue;
+      n++;
+      const connector = row.connector_id ? await this.connectors.get(row.connector_id) : null;
+      if (connector?.capabilities.lookup && connector.lookup) {
+        const found = await connector.lookup(row.id);
+        if (found?.ok) {
+          this.metrics.inDoubt.inc({ resolution: 'found_at_carrier' });
+          await this.recordOutcome(row.id, connector.id, found, { in_doubt: true, resolution: 'found_at_carrier' });
+          continue;
+        }
+        this.metrics.inDoubt.inc({ resolution: 'not_at_carrier' });
+      } else {
+        // The carrier cannot tell us: trying again may send it twice. Count it, never drop it.
+        this.metrics.inDoubt.inc({ resolution: 'resubmitted_possible_duplicate' });
+        this.metrics.possibleDuplicates.inc();
+      }
+      await this.storage.db.transaction().execute(async (tx) => {
+        const fresh = await tx.selectFrom('messages').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+        await this.statuses.transition(tx, fresh, 'queued', {
+          at: now,
+          retry: true,
+          notify: false,
+          data: { in_doubt: true, resolution: connector?.capabilities.lookup ? 'not_at_carrier' : 'resubmit_possible_duplicate' },
+          patch: { lease_owner: null, lease_expires_at: null, next_attempt_at: now },
+        });
+      });
+    }
+    return n;
+  }
+}

@@ -1,0 +1,235 @@
+// What comes back from carriers: delivery receipts and inbound messages.
+//
+// Receipts are the source of truth for `delivered`/`undelivered`. A receipt can arrive before
+// the submit's answer has been recorded (real carriers do this): it is kept in
+// pending_receipts and applied the moment the provider id becomes known. Both sides check
+// again after their own commit, so whichever commits second applies it, on any database.
+// A duplicate or late receipt never moves a message backwards; it is recorded as an event.
+import type { Clock } from '../clock.ts';
+import type { InboundMessage, Receipt } from '../connectors/connector.ts';
+import type { ConsentService } from '../consent/consent-service.ts';
+import type { ErrorClass } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { MessageRow } from '../messages/message-view.ts';
+import { parseNumber } from '../messages/phone.ts';
+import { recordEvents, ConcurrentChangeError, type StatusMachine } from '../messages/status-machine.ts';
+import { appendOutbox } from '../events/outbox.ts';
+import { messageEvent } from '../messages/status-machine.ts';
+import type { ReviewService } from '../review/review-service.ts';
+import type { Storage, Tx } from '../storage/database.ts';
+import { analyseText } from '../messages/encoding.ts';
+import type { Logger } from 'pino';
+
+export const OPT_OUT_KEYWORDS = ['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE'];
+export const OPT_IN_KEYWORDS = ['START', 'UNSTOP', 'YES'];
+const MAX_INBOUND_CHARS = 1600;
+
+/** Inbound text is stored as plain text only: control characters out, length capped. */
+export function sanitiseInbound(body: string): string {
+  // eslint-disable-next-line no-control-regex
+  return body.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069]/g, '').slice(0, MAX_INBOUND_CHARS);
+}
+
+export function keywordOf(body: string): string {
+  return body.replace(/\s+/g, '').toUpperCase();
+}
+
+export class ReceiptService {
+  constructor(
+    private storage: Storage,
+    private clock: Clock,
+    private statuses: StatusMachine,
+    private consent: ConsentService,
+    private review: ReviewService,
+    private log: Logger,
+  ) {}
+
+  async receipt(connectorId: string, r: Receipt): Promise<void> {
+    const applied = await this.withRetry(async (tx) => {
+      const row = await tx
+        .selectFrom('messages')
+        .selectAll()
+        .where('connector_id', '=', connectorId)
+        .where('provider_message_id', '=', r.providerMessageId)
+        .executeTakeFirst();
+      if (!row) {
+        await tx
+          .insertInto('pending_receipts')
+          .values({ connector_id: connectorId, provider_message_id: r.providerMessageId, data: JSON.stringify(r), received_at: this.clock.now(), applied_at: null, message_id: null })
+          .execute();
+        return false;
+      }
+      await this.applyToRow(tx, row, r);
+      return true;
+    });
+    if (!applied) await this.applyPending(connectorId, r.providerMessageId);
+  }
+
+  /** Applies held receipts for a provider id whose message is now known. */
+  async applyPending(connectorId: string, providerMessageId: string): Promise<void> {
+    const pending = await this.storage.db
+      .selectFrom('pending_receipts')
+      .select(['id'])
+      .where('connector_id', '=', connectorId)
+      .where('provider_message_id', '=', providerMessageId)
+      .where('applied_at', 'is', null)
+      .orderBy('id')
+      .execute();
+    for (const p of pending) {
+      await this.withRetry(async (tx) => {
+        const row = await tx
+          .selectFrom('messages')
+          .selectAll()
+          .where('connector_id', '=', connectorId)
+          .where('provider_message_id', '=', providerMessageId)
+          .executeTakeFirst();
+        if (!row) return;
+        const claimed = await tx.updateTable('pending_receipts').set({ applied_at: this.clock.now(), message_id: row.id }).where('id', '=', p.id).where('applied_at', 'is', null).executeTakeFirst();
+        if (Number(claimed.numUpdatedRows) !== 1) return;
+        const held = await tx.selectFrom('pending_receipts').select('data').where('id', '=', p.id).executeTakeFirstOrThrow();
+        await this.applyToRow(tx, row, { ...JSON.parse(held.data), held: true });
+      });
+    }
+  }
+
+  private async withRetry<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await this.storage.db.transaction().execute(fn);
+      } catch (err) {
+        if (!(err instanceof ConcurrentChangeError) || i >= 3) throw err;
+      }
+    }
+  }
+
+  private async applyToRow(tx: Tx, row: MessageRow, r: Receipt & { held?: boolean }): Promise<void> {
+    const now = this.clock.now();
+    const error = r.errorClass
+      ? { error_class: r.errorClass, error_code: r.code ?? r.errorClass, error_message: r.message ?? '', provider_code: r.providerCode ?? null }
+      : {};
+    const data = { receipt: r.status, provider_message_id: r.providerMessageId, held_until_submit_recorded: r.held === true, raw: r.raw ?? null, ...(r.errorClass ? { error_class: r.errorClass } : {}) };
+    const moved = await this.statuses.transition(tx, row, r.status, { at: now, data, patch: { ...error, lease_owner: null, lease_expires_at: null } });
+    if (!moved || !r.errorClass) return;
+    if (r.errorClass === 'FILTERED' || r.errorClass === 'UNKNOWN_ERROR') {
+      await this.review.create(tx, { accountId: row.account_id, mode: row.mode, messageId: row.id, errorClass: r.errorClass, reason: r.message ?? `Carrier reported ${r.errorClass}` });
+    } else if (r.errorClass === 'OPTED_OUT' || r.errorClass === 'INVALID_NUMBER') {
+      await this.suppressFor(tx, row, r.errorClass, { message_id: row.id, provider_code: r.providerCode ?? null, via: 'receipt' });
+    }
+  }
+
+  /**
+   * The carrier says the number opted out or is not in service: suppress it for the account on
+   * every channel. An opt-out is also a consent record (source `carrier`); a dead number is only
+   * a suppression, since nobody withdrew consent.
+   */
+  async suppressFor(tx: Tx, row: MessageRow, errorClass: ErrorClass, evidence: Record<string, unknown>): Promise<void> {
+    if (await this.consent.isSuppressed(tx, row.account_id, row.mode, row.to_addr)) return;
+    if (errorClass === 'OPTED_OUT') {
+      await this.consent.record(tx, {
+        accountId: row.account_id,
+        mode: row.mode,
+        phone: row.to_addr,
+        status: 'opted_out',
+        purpose: 'all',
+        channel: 'all',
+        source: 'carrier',
+        evidence: { ...evidence, reason: 'carrier_reported_opt_out' },
+      });
+    } else {
+      await tx
+        .insertInto('suppressions')
+        .values({ account_id: row.account_id, mode: row.mode, phone: row.to_addr, reason: 'invalid_number', source: 'carrier', created_at: this.clock.now() })
+        .onConflict((oc) => oc.columns(['account_id', 'mode', 'phone']).doNothing())
+        .execute();
+    }
+  }
+
+  /** An inbound (mobile-originated) message: stored, announced, and read for keywords. */
+  async inbound(connectorId: string, m: InboundMessage): Promise<MessageRow | null> {
+    const now = this.clock.now();
+    let accountId = m.accountId;
+    let mode = m.mode;
+    if (!accountId && m.inReplyTo) {
+      const original = await this.storage.db.selectFrom('messages').select(['account_id', 'mode']).where('id', '=', m.inReplyTo).executeTakeFirst();
+      accountId = original?.account_id;
+      mode = original?.mode;
+    }
+    const to = parseNumber(m.to)?.e164 ?? m.to;
+    if (!accountId) {
+      const sender = await this.storage.db.selectFrom('senders').select('account_id').where('address', '=', to).executeTakeFirst();
+      accountId = sender?.account_id;
+      mode = 'live';
+    }
+    if (!accountId || !mode) {
+      this.log.warn({ connectorId, provider_message_id: m.providerMessageId }, 'inbound message to a number no account owns; dropped');
+      return null;
+    }
+    const from = parseNumber(m.from)?.e164 ?? m.from.slice(0, 32);
+    const body = sanitiseInbound(m.body ?? '');
+    const info = analyseText(body);
+    const row: MessageRow = {
+      id: newId('msg', now),
+      account_id: accountId,
+      mode,
+      direction: 'inbound',
+      channel: m.channel ?? 'sms',
+      to_addr: to,
+      from_addr: from,
+      body,
+      media_urls: m.mediaUrls?.length ? JSON.stringify(m.mediaUrls) : null,
+      status: 'received',
+      segments: info.segments,
+      encoding: info.encoding,
+      purpose: 'transactional',
+      provider_message_id: m.providerMessageId ?? null,
+      connector_id: connectorId,
+      error_class: null,
+      error_code: null,
+      error_message: null,
+      provider_code: null,
+      metadata: JSON.stringify(m.inReplyTo ? { in_reply_to: m.inReplyTo } : {}),
+      status_callback: null,
+      send_at: null,
+      expires_at: null,
+      next_attempt_at: null,
+      attempts: 0,
+      lease_owner: null,
+      lease_expires_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    return this.storage.db.transaction().execute(async (tx) => {
+      if (m.providerMessageId) {
+        const dup = await tx
+          .selectFrom('messages')
+          .selectAll()
+          .where('connector_id', '=', connectorId)
+          .where('provider_message_id', '=', m.providerMessageId)
+          .where('direction', '=', 'inbound')
+          .executeTakeFirst();
+        if (dup) return dup;
+      }
+      await tx.insertInto('messages').values(row).execute();
+      await recordEvents(tx, [{ messageId: row.id, status: 'received', at: now, data: { raw: m.raw ?? null } }]);
+      await appendOutbox(tx, [messageEvent(row, 'message.received', now)]);
+      const keyword = keywordOf(body);
+      if (OPT_OUT_KEYWORDS.includes(keyword) || OPT_IN_KEYWORDS.includes(keyword)) {
+        const optOut = OPT_OUT_KEYWORDS.includes(keyword);
+        const suppressed = await this.consent.isSuppressed(tx, accountId, mode, from);
+        if (optOut !== suppressed) {
+          await this.consent.record(tx, {
+            accountId,
+            mode,
+            phone: from,
+            status: optOut ? 'opted_out' : 'opted_in',
+            purpose: 'all',
+            channel: 'all',
+            source: 'keyword',
+            evidence: { keyword, message_id: row.id, body, to },
+          });
+        }
+      }
+      return row;
+    });
+  }
+}

@@ -1,0 +1,85 @@
+// Builds the HTTP app on a Platform. Never listens: tests use app.inject or listen themselves,
+// and the CLI's `start` listens. Request validation uses two Ajv instances: bodies are checked
+// strictly (a number where a string belongs is an error, not coerced), query strings and path
+// parameters are coerced from text as usual.
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import addFormatsImport from 'ajv-formats';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { authRoutes } from '../auth/auth-routes.ts';
+import { consentRoutes } from '../consent/consent-routes.ts';
+import { simulatorRoutes } from '../connectors/simulator/simulator-routes.ts';
+import { randomToken } from '../ids.ts';
+import { messageRoutes } from '../messages/message-routes.ts';
+import type { Platform } from '../platform.ts';
+import { reviewRoutes } from '../review/review-routes.ts';
+import { installAuth } from './auth.ts';
+import { installErrorHandling } from './errors.ts';
+import { opsRoutes } from './ops-routes.ts';
+
+const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
+
+export interface AppOptions {
+  logger?: boolean;
+}
+
+export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<FastifyInstance> {
+  // Typed as the default instance so route modules take a plain FastifyInstance.
+  const app = Fastify({
+    loggerInstance: p.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: p.config.LOG_LEVEL !== 'debug' && p.config.LOG_LEVEL !== 'trace' }),
+    bodyLimit: p.config.SWITCHBOARD_BODY_LIMIT_BYTES,
+    genReqId: () => `req_${randomToken(12)}`,
+    requestIdHeader: false,
+    trustProxy: false,
+  });
+
+  const bodyAjv = addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  const textAjv = addFormats(new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  // Keys in a JSON body that would pollute prototypes are refused outright.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(Object.assign(new Error('empty body'), { statusCode: 400, code: 'FST_ERR_CTP_EMPTY_JSON_BODY' }), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text, (k, v) => (k === '__proto__' || k === 'constructor' ? undefined : v)));
+    } catch {
+      done(Object.assign(new SyntaxError('invalid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
+    }
+  });
+  await app.register(formbody, { bodyLimit: p.config.SWITCHBOARD_BODY_LIMIT_BYTES });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Switchboard API',
+        version: '0.1.0',
+        description: 'The communication layer for business messaging. Every /v1 route takes Authorization: Bearer <API key or OAuth access token>. Errors: {"error": {"code", "message", "retryable", "request_id", "details"}}.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false }, staticCSP: true });
+
+  installErrorHandling(app);
+  installAuth(app, p.credentials);
+
+  opsRoutes(app, p);
+  authRoutes(app, p);
+  messageRoutes(app, p);
+  reviewRoutes(app, p);
+  consentRoutes(app, p);
+  simulatorRoutes(app, p);
+  return app;
+}

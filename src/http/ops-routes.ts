@@ -1,0 +1,51 @@
+// Operations: liveness, readiness, Prometheus metrics, the OpenAPI document and a landing page.
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { Type } from 'typebox';
+import type { Platform } from '../platform.ts';
+
+export function opsRoutes(app: FastifyInstance, p: Platform): void {
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'The database answers and the connectors are up',
+        security: [],
+        response: {
+          200: Type.Object({ status: Type.String(), database: Type.String(), connectors: Type.Array(Type.Object({ id: Type.String(), status: Type.String(), circuit: Type.String() })) }),
+          503: Type.Object({ status: Type.String(), database: Type.String(), connectors: Type.Array(Type.Object({ id: Type.String(), status: Type.String(), circuit: Type.String() })) }),
+        },
+      },
+    },
+    async (_req, reply) => {
+      let database = 'ok';
+      try {
+        await sql`select 1`.execute(p.storage.db);
+      } catch {
+        database = 'unavailable';
+      }
+      const connectors = p.connectors.running().map((c) => ({ id: c.id, status: c.state().status, circuit: p.connectors.circuitState(c.id).state }));
+      const ready = database === 'ok' && connectors.every((c) => c.status === 'up');
+      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', database, connectors });
+    },
+  );
+
+  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics', security: [], hide: false } }, async (_req, reply) => {
+    reply.header('content-type', p.metrics.registry.contentType);
+    return p.metrics.registry.metrics();
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/', { schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', 'text/html; charset=utf-8');
+    return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; line-height: 1.5">
+<h1>Switchboard</h1><p>The API is running. Read the <a href="/docs">API reference</a> or fetch <a href="/openapi.json">/openapi.json</a>.</p>
+<p>Health: <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · <a href="/metrics">/metrics</a></p></body></html>`;
+  });
+}

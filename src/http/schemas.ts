@@ -1,0 +1,77 @@
+// Shared schemas: they drive request validation and the OpenAPI document at /openapi.json.
+import { Type } from 'typebox';
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      retryable: Type.Boolean(),
+      request_id: Type.String(),
+      details: Type.Record(Type.String(), Type.Unknown()),
+    }),
+  },
+  { description: 'Every error answer, whatever the route (CONTRACT §3).' },
+);
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+
+export const MessageSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['msg_01jd8x9q2r5b7c3v4w6y8z0a1b'] }),
+    object: Type.Literal('message'),
+    account_id: Type.String(),
+    mode: Type.String({ enum: ['test', 'live'] }),
+    direction: Type.String({ enum: ['outbound', 'inbound'] }),
+    channel: Type.String({ enum: ['sms', 'mms', 'voice', 'rvm'] }),
+    to: Type.String(),
+    from: Nullable(Type.String()),
+    body: Nullable(Type.String()),
+    media_urls: Type.Array(Type.String()),
+    status: Type.String({ enum: ['scheduled', 'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'expired', 'canceled', 'received'] }),
+    segments: Type.Integer(),
+    encoding: Type.String({ enum: ['GSM-7', 'UCS-2'] }),
+    purpose: Type.String(),
+    provider_message_id: Nullable(Type.String()),
+    connector_id: Nullable(Type.String()),
+    error: Type.Union([
+      Type.Object({
+        class: Type.String({ enum: ['AUTH_FAILED', 'INVALID_NUMBER', 'RATE_LIMITED', 'OPTED_OUT', 'FILTERED', 'UNREACHABLE', 'UNKNOWN_ERROR'] }),
+        code: Type.String(),
+        message: Type.String(),
+        provider_code: Nullable(Type.String()),
+      }),
+      Type.Null(),
+    ]),
+    attempts: Type.Integer(),
+    send_at: Nullable(Type.String({ format: 'date-time' })),
+    expires_at: Nullable(Type.String({ format: 'date-time' })),
+    status_callback: Nullable(Type.String()),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+    metadata: Type.Record(Type.String(), Type.String()),
+  },
+);
+
+export const MessageCreate = Type.Object(
+  {
+    to: Type.String({ description: 'Recipient in any common notation; normalised to E.164.', examples: ['+1 202 555 0100'] }),
+    body: Type.Optional(Type.String({ description: 'The text. Aliases: message, text, content (give exactly one).' })),
+    message: Type.Optional(Type.String()),
+    text: Type.Optional(Type.String()),
+    content: Type.Optional(Type.String()),
+    from: Type.Optional(Type.String({ description: 'A sender of the account; routing picks one when absent.' })),
+    channel: Type.Optional(Type.String({ enum: ['sms', 'mms', 'voice', 'rvm'], default: 'sms' })),
+    media_urls: Type.Optional(Type.Array(Type.String(), { maxItems: 10 })),
+    purpose: Type.Optional(Type.String({ enum: ['transactional', 'marketing'] })),
+    send_at: Type.Optional(Type.String({ description: 'ISO 8601; the message waits as `scheduled` until then.' })),
+    validity_period: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds the message may wait to be sent and delivered.' })),
+    status_callback: Type.Optional(Type.String({ description: 'URL that receives this message’s signed message.* events.' })),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+    template: Type.Optional(Type.Object({ id: Type.Optional(Type.String()), name: Type.Optional(Type.String()), variables: Type.Optional(Type.Record(Type.String(), Type.Unknown())) })),
+  },
+);
+
+export const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
+
+export const errorResponses = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorBody]));

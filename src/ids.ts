@@ -1,0 +1,61 @@
+// Time-ordered identifiers: `prefix_` + 10 characters of milliseconds + 16 of randomness, in
+// Crockford base32 (the ULID layout). Ordered ids keep inserts at the end of the primary-key
+// index, which matters for write throughput, and make "newest first" a primary-key scan.
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+let lastMs = 0;
+let lastRand: Uint8Array = new Uint8Array(10);
+
+function encodeTime(ms: number): string {
+  let out = '';
+  for (let i = 9; i >= 0; i--) {
+    const mod = ms % 32;
+    out = ALPHABET[mod] + out;
+    ms = (ms - mod) / 32;
+  }
+  return out;
+}
+
+function encodeRandom(bytes: Uint8Array): string {
+  // 80 bits -> 16 characters of 5 bits.
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    buffer = (buffer << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(buffer >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+/** Monotonic within one process: ids made in the same millisecond still sort in creation order. */
+export function newId(prefix: string, nowMs: number = Date.now()): string {
+  if (nowMs <= lastMs) {
+    nowMs = lastMs;
+    const next = new Uint8Array(lastRand);
+    for (let i = next.length - 1; i >= 0; i--) {
+      if (next[i] === 255) {
+        next[i] = 0;
+      } else {
+        next[i]++;
+        break;
+      }
+    }
+    lastRand = next;
+  } else {
+    lastMs = nowMs;
+    lastRand = new Uint8Array(randomBytes(10));
+  }
+  return `${prefix}_${encodeTime(nowMs)}${encodeRandom(lastRand)}`;
+}
+
+export function randomToken(bytes = 24): string {
+  return randomBytes(bytes).toString('base64url');
+}

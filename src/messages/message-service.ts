@@ -1,0 +1,405 @@
+// Accepting messages and reading them back (CONTRACT §4).
+//
+// Accepting is two phases. `prepare` runs every check that can refuse a message — shape,
+// number, sender, length, consent, routing — and writes nothing. `commit` writes the accepted
+// messages, their first events, their outbox rows and their idempotency keys in ONE
+// transaction; only after it returns does the API answer 202. Nothing refused leaves a row.
+import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import type { Principal } from '../auth/scopes.ts';
+import type { ConsentService } from '../consent/consent-service.ts';
+import { AppError, validation } from '../errors.ts';
+import { appendOutbox } from '../events/outbox.ts';
+import { newId } from '../ids.ts';
+import { checkUrl } from '../net/url-policy.ts';
+import type { Router } from '../routing/router.ts';
+import type { Storage, Tx } from '../storage/database.ts';
+import { analyseText } from './encoding.ts';
+import { toMessageView, type MessageRow, type MessageView } from './message-view.ts';
+import { isAlphanumericSender, normaliseNumber, parseNumber } from './phone.ts';
+import { messageEvent, recordEvents, STATUSES, type StatusMachine } from './status-machine.ts';
+
+export const CHANNELS = ['sms', 'mms', 'voice', 'rvm'] as const;
+export const PURPOSES = ['transactional', 'marketing'] as const;
+const TEXT_FIELDS = ['body', 'message', 'text', 'content'] as const;
+const MAX_SCHEDULE_AHEAD_MS = 35 * 86400_000;
+const MAX_VALIDITY_S = 30 * 86400;
+const MAX_TEXT_CHARS = 1600;
+export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+
+export interface MessageSettings {
+  maxSegments: number;
+  defaultValiditySeconds: number;
+  allowPrivateUrls: boolean;
+}
+
+export interface PreparedMessage {
+  row: MessageRow;
+  idempotencyKey: string | null;
+  requestHash: string;
+}
+
+export type CommitResult = { ok: true; message: MessageView; replayed: boolean } | { ok: false; error: AppError };
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export class MessageService {
+  private acceptedListeners: Array<(rows: MessageRow[]) => void> = [];
+
+  constructor(
+    private storage: Storage,
+    private clock: Clock,
+    private settings: MessageSettings,
+    private consent: ConsentService,
+    private router: Router,
+    private statuses: StatusMachine,
+  ) {}
+
+  onAccepted(fn: (rows: MessageRow[]) => void): void {
+    this.acceptedListeners.push(fn);
+  }
+
+  /** Every check that can refuse the message. Throws AppError; writes nothing. */
+  async prepare(principal: Principal, input: unknown, idempotencyKey: string | null = null): Promise<PreparedMessage> {
+    if (!isPlainObject(input)) throw validation('body', 'The request body must be a JSON object.');
+    const now = this.clock.now();
+
+    const channel = input.channel ?? 'sms';
+    if (typeof channel !== 'string' || !(CHANNELS as readonly string[]).includes(channel)) {
+      throw validation('channel', `channel must be one of ${CHANNELS.join(', ')}.`, { allowed: CHANNELS });
+    }
+
+    if (input.template !== undefined) {
+      throw validation('template', 'Templates are not available yet on this server: send a body.');
+    }
+    const given = TEXT_FIELDS.filter((f) => input[f] !== undefined && input[f] !== null);
+    if (given.length > 1) throw validation(given[1], `Give the text once: ${given.join(' and ')} are aliases of body.`, { fields: given });
+    const text = given.length ? input[given[0]] : undefined;
+    const textField = given[0] ?? 'body';
+    if (text !== undefined && typeof text !== 'string') throw validation(textField, `${textField} must be a string.`);
+
+    let mediaUrls: string[] = [];
+    if (input.media_urls !== undefined && input.media_urls !== null) {
+      if (!Array.isArray(input.media_urls) || input.media_urls.length > 10) throw validation('media_urls', 'media_urls must be an array of at most 10 URLs.');
+      mediaUrls = input.media_urls.map((u, i) => checkUrl(u, `media_urls[${i}]`, this.settings.allowPrivateUrls));
+    }
+    if (channel === 'sms' && mediaUrls.length) throw validation('media_urls', 'media_urls need channel "mms".');
+    if (channel === 'mms' && mediaUrls.length === 0) throw validation('media_urls', 'An mms message needs at least one media URL.');
+    if ((channel === 'sms' || channel === 'voice' || channel === 'rvm') && (text === undefined || text === '') && mediaUrls.length === 0) {
+      throw validation(textField, `${textField} is required: give the text as body (or message, text, content).`);
+    }
+    if (typeof text === 'string' && text.length > MAX_TEXT_CHARS) {
+      throw validation(textField, `${textField} is longer than ${MAX_TEXT_CHARS} characters.`, { length: text.length, max: MAX_TEXT_CHARS });
+    }
+    const body = typeof text === 'string' && text !== '' ? text : null;
+    const info = analyseText(body ?? '');
+    const segments = channel === 'sms' ? info.segments : 1;
+    if (channel === 'sms' && info.segments > this.settings.maxSegments) {
+      throw validation(textField, `${textField} needs ${info.segments} ${info.encoding} segments; the limit is ${this.settings.maxSegments}.`, {
+        segments: info.segments,
+        max_segments: this.settings.maxSegments,
+        encoding: info.encoding,
+      });
+    }
+
+    if (input.to === undefined || input.to === null || input.to === '') throw validation('to', 'to is required.');
+    if (typeof input.to !== 'string') throw validation('to', 'to must be a string.');
+    const to = normaliseNumber(input.to, 'to').e164;
+
+    const purpose = input.purpose ?? 'transactional';
+    if (typeof purpose !== 'string' || !(PURPOSES as readonly string[]).includes(purpose)) {
+      throw validation('purpose', `purpose must be one of ${PURPOSES.join(', ')}.`);
+    }
+
+    let sendAt: number | null = null;
+    if (input.send_at !== undefined && input.send_at !== null) {
+      if (typeof input.send_at !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(input.send_at) || Number.isNaN(Date.parse(input.send_at))) {
+        throw validation('send_at', 'send_at must be an ISO 8601 date and time, such as 2026-05-01T09:00:00Z.');
+      }
+      sendAt = Date.parse(input.send_at);
+      if (sendAt - now > MAX_SCHEDULE_AHEAD_MS) throw validation('send_at', 'send_at can be at most 35 days ahead.');
+      if (sendAt <= now) sendAt = null;
+    }
+
+    let validity = this.settings.defaultValiditySeconds;
+    if (input.validity_period !== undefined && input.validity_period !== null) {
+      if (typeof input.validity_period !== 'number' || !Number.isInteger(input.validity_period) || input.validity_period < 1 || input.validity_period > MAX_VALIDITY_S) {
+        throw validation('validity_period', `validity_period must be a whole number of seconds from 1 to ${MAX_VALIDITY_S}.`);
+      }
+      validity = input.validity_period;
+    }
+
+    let statusCallback: string | null = null;
+    if (input.status_callback !== undefined && input.status_callback !== null) {
+      statusCallback = checkUrl(input.status_callback, 'status_callback', this.settings.allowPrivateUrls);
+    }
+
+    const metadata: Record<string, string> = {};
+    if (input.metadata !== undefined && input.metadata !== null) {
+      if (!isPlainObject(input.metadata)) throw validation('metadata', 'metadata must be an object of strings.');
+      const entries = Object.entries(input.metadata);
+      if (entries.length > 50) throw validation('metadata', 'metadata can hold at most 50 keys.');
+      for (const [k, v] of entries) {
+        if (k.length === 0 || k.length > 40 || k === '__proto__' || k === 'constructor' || k === 'prototype') throw validation(`metadata.${k}`, 'metadata keys must be 1 to 40 characters and not reserved names.');
+        if (typeof v !== 'string' || v.length > 500) throw validation(`metadata.${k}`, 'metadata values must be strings of at most 500 characters.');
+        metadata[k] = v;
+      }
+    }
+
+    const from = await this.resolveSender(principal.accountId, input.from);
+
+    const db = this.storage.db;
+    const suppressed = await this.consent.suppression(db, principal.accountId, principal.mode, to);
+    if (suppressed?.reason === 'invalid_number') {
+      throw new AppError('INVALID_NUMBER', `${to} was reported not in service by the carrier; it is suppressed for this account.`, { field: 'to', value: to, suppressed: true });
+    }
+    if (suppressed) throw new AppError('OPTED_OUT', `${to} has opted out of messages from this account; nothing was sent.`, { to, source: suppressed.source });
+    if (purpose === 'marketing') {
+      const state = await this.consent.currentStatus(db, principal.accountId, principal.mode, to, 'marketing', channel);
+      if (state === 'opted_out') throw new AppError('OPTED_OUT', `${to} has opted out of marketing ${channel}; nothing was sent.`, { to, purpose });
+      if (state !== 'opted_in') throw new AppError('CONSENT_REQUIRED', `A marketing message needs an opted_in marketing consent record for ${to}.`, { to, purpose });
+    }
+    const routes = await this.router.candidates({ accountId: principal.accountId, mode: principal.mode, channel, to, purpose });
+    if (routes.length === 0) throw new AppError('FILTERED', `No route carries ${channel} to ${to} for this account.`, { to, channel, reason: 'no_route' });
+
+    const id = newId('msg', now);
+    const row: MessageRow = {
+      id,
+      account_id: principal.accountId,
+      mode: principal.mode,
+      direction: 'outbound',
+      channel,
+      to_addr: to,
+      from_addr: from,
+      body,
+      media_urls: mediaUrls.length ? JSON.stringify(mediaUrls) : null,
+      status: sendAt ? 'scheduled' : 'queued',
+      segments,
+      encoding: info.encoding,
+      purpose,
+      provider_message_id: null,
+      connector_id: null,
+      error_class: null,
+      error_code: null,
+      error_message: null,
+      provider_code: null,
+      metadata: JSON.stringify(metadata),
+      status_callback: statusCallback,
+      send_at: sendAt,
+      expires_at: (sendAt ?? now) + validity * 1000,
+      next_attempt_at: sendAt ?? now,
+      attempts: 0,
+      lease_owner: null,
+      lease_expires_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    return { row, idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(input)).digest('hex') };
+  }
+
+  private async resolveSender(accountId: string, from: unknown): Promise<string | null> {
+    const db = this.storage.db;
+    if (from === undefined || from === null || from === '') {
+      const def = await db.selectFrom('senders').select('address').where('account_id', '=', accountId).orderBy('is_default', 'desc').orderBy('created_at').limit(1).executeTakeFirst();
+      return def?.address ?? null;
+    }
+    if (typeof from !== 'string') throw validation('from', 'from must be a string.');
+    const phone = parseNumber(from);
+    const address = phone ? phone.e164 : from.trim();
+    if (!phone && !isAlphanumericSender(address)) throw validation('from', 'from must be a phone number or an alphanumeric sender id of this account.');
+    const sender = await db.selectFrom('senders').select('address').where('account_id', '=', accountId).where('address', '=', address).executeTakeFirst();
+    if (!sender) throw validation('from', `${address} is not a sender of this account.`, { value: address });
+    return sender.address;
+  }
+
+  /**
+   * Writes prepared messages in one transaction. Each item succeeds or fails on its own
+   * (an idempotency conflict fails only its item); the transaction as a whole commits before
+   * any result is returned.
+   */
+  async commit(items: PreparedMessage[]): Promise<CommitResult[]> {
+    const now = this.clock.now();
+    const accepted: MessageRow[] = [];
+    const results = await this.storage.db.transaction().execute(async (tx) => {
+      const out: CommitResult[] = [];
+      const fresh: MessageRow[] = [];
+      for (const item of items) {
+        if (item.idempotencyKey) {
+          const replay = await this.checkIdempotency(tx, item, now);
+          if (replay) {
+            out.push(replay);
+            continue;
+          }
+        }
+        fresh.push(item.row);
+        out.push({ ok: true, message: toMessageView(item.row), replayed: false });
+      }
+      if (fresh.length) await this.insertAccepted(tx, fresh, items, now);
+      accepted.push(...fresh);
+      return out;
+    });
+    if (accepted.length) for (const fn of this.acceptedListeners) fn(accepted);
+    return results;
+  }
+
+  private async checkIdempotency(tx: Tx, item: PreparedMessage, now: number): Promise<CommitResult | null> {
+    const key = item.idempotencyKey!;
+    const existing = await tx
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('account_id', '=', item.row.account_id)
+      .where('mode', '=', item.row.mode)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    if (!existing) return null;
+    if (existing.created_at < now - IDEMPOTENCY_TTL_MS) {
+      await tx.deleteFrom('idempotency_keys').where('account_id', '=', existing.account_id).where('mode', '=', existing.mode).where('key', '=', key).execute();
+      return null;
+    }
+    if (existing.request_hash !== item.requestHash) {
+      return { ok: false, error: new AppError('IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was used with a different request.', { idempotency_key: key, message_id: existing.message_id }) };
+    }
+    const row = await tx.selectFrom('messages').selectAll().where('id', '=', existing.message_id).executeTakeFirstOrThrow();
+    return { ok: true, message: toMessageView(row), replayed: true };
+  }
+
+  private async insertAccepted(tx: Tx, rows: MessageRow[], items: PreparedMessage[], now: number): Promise<void> {
+    // Chunked so that a 1,000-message batch stays under SQLite's bound-parameter limit.
+    for (let i = 0; i < rows.length; i += 100) await tx.insertInto('messages').values(rows.slice(i, i + 100)).execute();
+    await recordEvents(
+      tx,
+      rows.map((r) => ({ messageId: r.id, status: r.status, at: now, data: r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString() } : { source: 'api' } })),
+    );
+    await appendOutbox(
+      tx,
+      rows.filter((r) => r.status === 'queued').map((r) => messageEvent(r, 'message.queued', now)),
+    );
+    const keyed = items.filter((it) => it.idempotencyKey && rows.includes(it.row));
+    if (keyed.length) {
+      await tx
+        .insertInto('idempotency_keys')
+        .values(keyed.map((it) => ({ account_id: it.row.account_id, mode: it.row.mode, key: it.idempotencyKey!, request_hash: it.requestHash, message_id: it.row.id, created_at: now })))
+        .execute();
+    }
+  }
+
+  async send(principal: Principal, input: unknown, idempotencyKey: string | null = null): Promise<{ message: MessageView; replayed: boolean }> {
+    const prepared = await this.prepare(principal, input, idempotencyKey);
+    const [result] = await this.commit([prepared]);
+    if (!result.ok) throw result.error;
+    return { message: result.message, replayed: result.replayed };
+  }
+
+  async sendBatch(principal: Principal, inputs: unknown): Promise<Array<{ index: number; message: MessageView } | { index: number; error: AppError }>> {
+    if (!Array.isArray(inputs)) throw validation('messages', 'messages must be an array.');
+    if (inputs.length === 0 || inputs.length > 1000) throw validation('messages', 'messages must hold 1 to 1,000 messages.', { count: inputs.length });
+    const out: Array<{ index: number; message: MessageView } | { index: number; error: AppError }> = [];
+    const prepared: Array<{ index: number; item: PreparedMessage }> = [];
+    for (let index = 0; index < inputs.length; index++) {
+      try {
+        const raw = inputs[index];
+        const key = isPlainObject(raw) && typeof raw.idempotency_key === 'string' ? raw.idempotency_key : null;
+        const input = isPlainObject(raw) ? { ...raw } : raw;
+        if (isPlainObject(input)) delete input.idempotency_key;
+        prepared.push({ index, item: await this.prepare(principal, input, key) });
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        out.push({ index, error: err });
+      }
+    }
+    if (prepared.length) {
+      const results = await this.commit(prepared.map((p) => p.item));
+      results.forEach((r, i) => out.push(r.ok ? { index: prepared[i].index, message: r.message } : { index: prepared[i].index, error: r.error }));
+    }
+    return out.sort((a, b) => a.index - b.index);
+  }
+
+  async getRow(principal: Principal, id: string): Promise<MessageRow> {
+    const row = await this.storage.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('id', '=', id)
+      .where('account_id', '=', principal.accountId)
+      .where('mode', '=', principal.mode)
+      .executeTakeFirst();
+    if (!row) throw new AppError('NOT_FOUND', `No message ${id} in this account.`, { id });
+    return row;
+  }
+
+  async get(principal: Principal, id: string): Promise<MessageView> {
+    return toMessageView(await this.getRow(principal, id));
+  }
+
+  async events(principal: Principal, id: string) {
+    await this.getRow(principal, id);
+    const rows = await this.storage.db.selectFrom('message_events').selectAll().where('message_id', '=', id).orderBy('id').execute();
+    return rows.map((e) => {
+      const data = JSON.parse(e.data);
+      return { status: e.status, at: new Date(e.at).toISOString(), data, ignored: data.ignored === true };
+    });
+  }
+
+  async list(principal: Principal, q: Record<string, string | number | undefined>) {
+    const limit = q.limit === undefined ? 50 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw validation('limit', 'limit must be a whole number from 1 to 1000.');
+    let query = this.storage.db.selectFrom('messages').selectAll().where('account_id', '=', principal.accountId).where('mode', '=', principal.mode);
+    if (q.status !== undefined) {
+      const statuses = String(q.status).split(',');
+      for (const s of statuses) if (!(STATUSES as readonly string[]).includes(s)) throw validation('status', `Unknown status ${s}.`, { allowed: STATUSES });
+      query = query.where('status', 'in', statuses);
+    }
+    if (q.direction !== undefined) {
+      if (q.direction !== 'inbound' && q.direction !== 'outbound') throw validation('direction', 'direction must be inbound or outbound.');
+      query = query.where('direction', '=', q.direction);
+    }
+    if (q.channel !== undefined) {
+      if (!(CHANNELS as readonly string[]).includes(String(q.channel))) throw validation('channel', `channel must be one of ${CHANNELS.join(', ')}.`);
+      query = query.where('channel', '=', String(q.channel));
+    }
+    if (q.to !== undefined) query = query.where('to_addr', '=', normaliseNumber(q.to, 'to').e164);
+    if (q.from !== undefined) {
+      const p = parseNumber(q.from);
+      query = query.where('from_addr', '=', p ? p.e164 : String(q.from));
+    }
+    for (const [field, op] of [['since', '>='], ['until', '<']] as const) {
+      const v = q[field];
+      if (v === undefined) continue;
+      const t = Date.parse(String(v));
+      if (Number.isNaN(t)) throw validation(field, `${field} must be an ISO 8601 date.`);
+      query = query.where('created_at', op, t);
+    }
+    if (q.cursor !== undefined) {
+      const c = String(q.cursor);
+      if (!/^msg_[0-9a-z]{26}$/.test(c)) throw validation('cursor', 'cursor is not one this API returned.');
+      query = query.where('id', '<', c);
+    }
+    const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return { data: page.map(toMessageView), next_cursor: more ? page[page.length - 1].id : null };
+  }
+
+  async cancel(principal: Principal, id: string): Promise<MessageView> {
+    const now = this.clock.now();
+    const updated = await this.storage.db.transaction().execute(async (tx) => {
+      const row = await tx.selectFrom('messages').selectAll().where('id', '=', id).where('account_id', '=', principal.accountId).where('mode', '=', principal.mode).executeTakeFirst();
+      if (!row) throw new AppError('NOT_FOUND', `No message ${id} in this account.`, { id });
+      if (row.status !== 'scheduled' && row.status !== 'queued') {
+        throw validation('status', `Only scheduled or queued messages can be canceled; this one is ${row.status}.`, { status: row.status });
+      }
+      return this.statuses.transition(tx, row, 'canceled', { at: now, data: { reason: 'canceled_by_request' }, patch: { next_attempt_at: null } });
+    });
+    return toMessageView(updated!);
+  }
+}

@@ -1,0 +1,72 @@
+// The message object of the API (CONTRACT §4), made from a row. One function, used by every
+// route, webhook and CLI command that shows a message.
+import type { MessagesTable } from '../storage/schema.ts';
+
+export type MessageRow = MessagesTable;
+
+export interface MessageError {
+  class: string;
+  code: string;
+  message: string;
+  provider_code: string | null;
+}
+
+export interface MessageView {
+  id: string;
+  object: 'message';
+  account_id: string;
+  mode: string;
+  direction: string;
+  channel: string;
+  to: string;
+  from: string | null;
+  body: string | null;
+  media_urls: string[];
+  status: string;
+  segments: number;
+  encoding: string;
+  purpose: string;
+  provider_message_id: string | null;
+  connector_id: string | null;
+  error: MessageError | null;
+  attempts: number;
+  send_at: string | null;
+  expires_at: string | null;
+  status_callback: string | null;
+  created_at: string;
+  updated_at: string;
+  metadata: Record<string, string>;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function toMessageView(row: MessageRow): MessageView {
+  return {
+    id: row.id,
+    object: 'message',
+    account_id: row.account_id,
+    mode: row.mode,
+    direction: row.direction,
+    channel: row.channel,
+    to: row.to_addr,
+    from: row.from_addr,
+    body: row.body,
+    media_urls: row.media_urls ? JSON.parse(row.media_urls) : [],
+    status: row.status,
+    segments: row.segments,
+    encoding: row.encoding,
+    purpose: row.purpose,
+    provider_message_id: row.provider_message_id,
+    connector_id: row.connector_id,
+    error: row.error_class
+      ? { class: row.error_class, code: row.error_code ?? row.error_class, message: row.error_message ?? '', provider_code: row.provider_code }
+      : null,
+    attempts: row.attempts,
+    send_at: iso(row.send_at),
+    expires_at: iso(row.expires_at),
+    status_callback: row.status_callback,
+    created_at: iso(row.created_at)!,
+    updated_at: iso(row.updated_at)!,
+    metadata: JSON.parse(row.metadata),
+  };
+}

@@ -1,0 +1,168 @@
+// Wires the services together. `createPlatform` opens and migrates the database and builds every
+// service; `startWorkers` starts the background parts (dispatcher, connectors, sweepers). The HTTP
+// app (http/app.ts) and the CLI both sit on top of a Platform.
+import type { Logger } from 'pino';
+import { AccountService } from './accounts/account-service.ts';
+import { CredentialService } from './auth/credential-service.ts';
+import { systemClock, type Clock, type Random } from './clock.ts';
+import type { Config } from './config.ts';
+import { ConnectorManager } from './connectors/connector-manager.ts';
+import type { ConnectorSink } from './connectors/connector.ts';
+import { ConsentService } from './consent/consent-service.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { ReceiptService } from './dispatch/receipt-service.ts';
+import { newId } from './ids.ts';
+import { createLogger } from './logger.ts';
+import { MessageService, IDEMPOTENCY_TTL_MS } from './messages/message-service.ts';
+import { StatusMachine } from './messages/status-machine.ts';
+import { Metrics } from './metrics/metrics.ts';
+import { ReviewService } from './review/review-service.ts';
+import { Router } from './routing/router.ts';
+import { openStorage, type Storage } from './storage/database.ts';
+import { migrate } from './storage/migrator.ts';
+
+export interface PlatformOptions {
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+  /** Process metrics (event loop, memory); off in tests that build many platforms. */
+  processMetrics?: boolean;
+}
+
+export interface Platform {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  storage: Storage;
+  metrics: Metrics;
+  accounts: AccountService;
+  credentials: CredentialService;
+  consent: ConsentService;
+  review: ReviewService;
+  router: Router;
+  statuses: StatusMachine;
+  messages: MessageService;
+  connectors: ConnectorManager;
+  receipts: ReceiptService;
+  dispatcher: Dispatcher;
+  startWorkers(): Promise<void>;
+  /** Runs every due piece of work once, waiting for it to finish (tests with a manual clock). */
+  runDue(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function createPlatform(config: Config, opts: PlatformOptions = {}): Promise<Platform> {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? Math.random;
+  const log = opts.logger ?? createLogger(config.LOG_LEVEL);
+  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS });
+  await migrate(storage);
+
+  const accounts = new AccountService(storage, clock);
+  await accounts.ensureBuiltins();
+  const metrics = new Metrics(async () => {
+    const rows = await storage.db
+      .selectFrom('messages')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('status', 'in', ['scheduled', 'queued', 'sending'])
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }, opts.processMetrics ?? true);
+
+  const statuses = new StatusMachine();
+  statuses.onTransition((row) => {
+    if (['sent', 'delivered', 'undelivered', 'failed', 'expired', 'canceled'].includes(row.status)) {
+      metrics.transitions.inc({ status: row.status, class: row.error_class ?? '' });
+    }
+  });
+  const consent = new ConsentService(storage, clock);
+  const review = new ReviewService(storage, clock);
+  const router = new Router(storage);
+  const credentials = new CredentialService(storage, clock, config.SWITCHBOARD_OAUTH_TOKEN_TTL_S);
+  const messages = new MessageService(
+    storage,
+    clock,
+    { maxSegments: config.SWITCHBOARD_MAX_SEGMENTS, defaultValiditySeconds: config.SWITCHBOARD_DEFAULT_VALIDITY_S, allowPrivateUrls: config.SWITCHBOARD_ALLOW_PRIVATE_URLS },
+    consent,
+    router,
+    statuses,
+  );
+  const receipts = new ReceiptService(storage, clock, statuses, consent, review, log);
+  const sink: ConnectorSink = {
+    receipt: (connectorId, r) => receipts.receipt(connectorId, r),
+    inbound: async (connectorId, m) => {
+      const row = await receipts.inbound(connectorId, m);
+      if (row) metrics.received.inc();
+    },
+  };
+  const connectors = new ConnectorManager(storage, clock, {
+    storage,
+    clock,
+    sink,
+    simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
+  });
+  const dispatcher = new Dispatcher(storage, clock, random, statuses, router, connectors, consent, review, receipts, metrics, {
+    workerId: newId('worker'),
+    batchSize: 200,
+    maxInFlight: 500,
+    leaseMs: 5 * 60_000,
+    submitTimeoutMs: 30_000,
+    retryBaseMs: config.SWITCHBOARD_RETRY_BASE_MS,
+    retryMaxMs: config.SWITCHBOARD_RETRY_MAX_MS,
+    pollMs: config.SWITCHBOARD_POLL_MS,
+  });
+  messages.onAccepted((rows) => {
+    for (const r of rows) metrics.accepted.inc({ channel: r.channel, mode: r.mode });
+    if (rows.some((r) => r.status === 'queued')) dispatcher.wake();
+  });
+
+  let sweeper: NodeJS.Timeout | null = null;
+  const sweep = async () => {
+    await storage.db.deleteFrom('idempotency_keys').where('created_at', '<', clock.now() - IDEMPOTENCY_TTL_MS).execute();
+  };
+
+  const platform: Platform = {
+    config,
+    clock,
+    log,
+    storage,
+    metrics,
+    accounts,
+    credentials,
+    consent,
+    review,
+    router,
+    statuses,
+    messages,
+    connectors,
+    receipts,
+    dispatcher,
+    async startWorkers() {
+      await connectors.startAll();
+      dispatcher.start();
+      sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
+      sweeper.unref();
+    },
+    async runDue() {
+      let total = 0;
+      for (let i = 0; i < 50; i++) {
+        let n = await dispatcher.runOnce({ wait: true });
+        for (const c of connectors.running()) {
+          const runner = (c as { runDue?: () => Promise<number> }).runDue;
+          if (runner) n += await runner.call(c);
+        }
+        total += n;
+        if (n === 0) break;
+      }
+      return total;
+    },
+    async close() {
+      if (sweeper) clearInterval(sweeper);
+      await dispatcher.stop();
+      await connectors.stopAll();
+      await storage.close();
+    },
+  };
+  return platform;
+}

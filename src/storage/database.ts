@@ -1,0 +1,77 @@
+// Opens the database named by DATABASE_URL: a file path or `sqlite:` URL (embedded SQLite,
+// the default) or `postgres://…`. Everything above this module speaks Kysely; the differences
+// between backends are declared once, as flags on `Storage.dialect`, not scattered `if`s.
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.ts';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface DialectFlags {
+  name: DialectName;
+  /** `SELECT … FOR UPDATE SKIP LOCKED`: several workers claim from one queue without blocking. */
+  supportsSkipLocked: boolean;
+}
+
+export interface Storage {
+  db: Kysely<DB>;
+  dialect: DialectFlags;
+  /** For SQLite: the file path; for PostgreSQL: the URL without its password. */
+  location: string;
+  close(): Promise<void>;
+}
+
+export type Tx = Transaction<DB>;
+export type Executor = Kysely<DB> | Tx;
+
+export function parseDatabaseUrl(url: string): { dialect: DialectName; target: string } {
+  if (/^postgres(ql)?:\/\//.test(url)) return { dialect: 'postgres', target: url };
+  if (url.startsWith('sqlite:')) {
+    let path = url.slice('sqlite:'.length);
+    if (path.startsWith('//')) path = path.slice(2);
+    return { dialect: 'sqlite', target: path || ':memory:' };
+  }
+  if (/^[a-z]+:\/\//i.test(url)) throw new Error(`DATABASE_URL: unsupported scheme in ${url.split('://')[0]}://`);
+  return { dialect: 'sqlite', target: url };
+}
+
+export interface OpenOptions {
+  sqliteSynchronous?: 'NORMAL' | 'FULL';
+}
+
+export async function openStorage(url: string, options: OpenOptions = {}): Promise<Storage> {
+  const { dialect, target } = parseDatabaseUrl(url);
+  if (dialect === 'sqlite') {
+    const path = target === ':memory:' ? target : resolve(target);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const handle = new Sqlite(path);
+    // WAL lets the CLI and the server share the file; NORMAL keeps commits durable against a
+    // process crash (the WAL is on disk) and loses at most the last commits on a power cut.
+    // SWITCHBOARD_SQLITE_SYNCHRONOUS=FULL trades speed for power-cut durability.
+    handle.pragma('journal_mode = WAL');
+    handle.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
+    handle.pragma('busy_timeout = 5000');
+    handle.pragma('foreign_keys = ON');
+    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: handle }) });
+    return {
+      db,
+      dialect: { name: 'sqlite', supportsSkipLocked: false },
+      location: path,
+      close: () => db.destroy(),
+    };
+  }
+  // bigint columns hold millisecond timestamps and counters, all well inside 2^53.
+  pg.types.setTypeParser(20, (v) => Number(v));
+  const pool = new pg.Pool({ connectionString: target, max: 10 });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  await sql`select 1`.execute(db);
+  return {
+    db,
+    dialect: { name: 'postgres', supportsSkipLocked: true },
+    location: target.replace(/:[^:@/]*@/, ':***@'),
+    close: () => db.destroy(),
+  };
+}

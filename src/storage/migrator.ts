@@ -1,0 +1,35 @@
+// Numbered migrations, applied in order inside a transaction each. The list is static (no
+// directory scanning) so that the set of migrations is part of the code, not of the disk.
+import { Migrator, type Kysely, type Migration } from 'kysely';
+import type { DialectName, Storage } from './database.ts';
+import * as m001 from './migrations/001-initial.ts';
+
+export interface MigrationContext {
+  dialect: DialectName;
+}
+
+type MigrationModule = { up(db: Kysely<any>, ctx: MigrationContext): Promise<void> };
+
+const MIGRATIONS: Record<string, MigrationModule> = {
+  '001-initial': m001,
+};
+
+export async function migrate(storage: Storage): Promise<string[]> {
+  const ctx: MigrationContext = { dialect: storage.dialect.name };
+  const migrations: Record<string, Migration> = {};
+  for (const [name, mod] of Object.entries(MIGRATIONS)) {
+    migrations[name] = { up: (db) => mod.up(db, ctx) };
+  }
+  const migrator = new Migrator({
+    db: storage.db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'schema_migrations',
+    migrationLockTableName: 'schema_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${(error as Error).message ?? error}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

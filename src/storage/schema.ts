@@ -1,0 +1,211 @@
+// Row types of every table, as Kysely sees them. Times are integer milliseconds since the epoch;
+// JSON columns are text and are parsed by the module that owns the table.
+import type { Generated } from 'kysely';
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  settings: string;
+  created_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  account_id: string;
+  name: string | null;
+  mode: string;
+  scopes: string;
+  secret_hash: string;
+  prefix: string;
+  created_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface OAuthClientsTable {
+  id: string;
+  account_id: string;
+  name: string | null;
+  mode: string;
+  scopes: string;
+  secret_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface ConnectorsTable {
+  id: string;
+  account_id: string | null;
+  name: string;
+  type: string;
+  config: string;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SendersTable {
+  id: string;
+  account_id: string;
+  address: string;
+  type: string;
+  connector_id: string | null;
+  capabilities: string;
+  throughput: number | null;
+  is_default: number;
+  created_at: number;
+}
+
+export interface RoutesTable {
+  id: string;
+  account_id: string | null;
+  priority: number;
+  filters: string;
+  connector_id: string | null;
+  strategy: string | null;
+  created_at: number;
+}
+
+export interface MessagesTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  direction: string;
+  channel: string;
+  to_addr: string;
+  from_addr: string | null;
+  body: string | null;
+  media_urls: string | null;
+  status: string;
+  segments: number;
+  encoding: string;
+  purpose: string;
+  provider_message_id: string | null;
+  connector_id: string | null;
+  error_class: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  provider_code: string | null;
+  metadata: string;
+  status_callback: string | null;
+  send_at: number | null;
+  expires_at: number | null;
+  next_attempt_at: number | null;
+  attempts: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MessageEventsTable {
+  id: Generated<number>;
+  message_id: string;
+  status: string;
+  at: number;
+  data: string;
+}
+
+export interface OutboxTable {
+  id: Generated<number>;
+  account_id: string;
+  mode: string;
+  type: string;
+  message_id: string | null;
+  payload: string;
+  created_at: number;
+}
+
+export interface IdempotencyKeysTable {
+  account_id: string;
+  mode: string;
+  key: string;
+  request_hash: string;
+  message_id: string;
+  created_at: number;
+}
+
+export interface ConsentRecordsTable {
+  id: Generated<number>;
+  account_id: string;
+  mode: string;
+  phone: string;
+  status: string;
+  purpose: string;
+  channel: string;
+  source: string;
+  evidence: string;
+  created_at: number;
+}
+
+export interface SuppressionsTable {
+  account_id: string;
+  mode: string;
+  phone: string;
+  reason: string;
+  source: string;
+  created_at: number;
+}
+
+export interface ReviewItemsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  message_id: string;
+  error_class: string;
+  reason: string;
+  status: string;
+  resolution: string | null;
+  note: string | null;
+  created_at: number;
+  resolved_at: number | null;
+}
+
+export interface PendingReceiptsTable {
+  id: Generated<number>;
+  connector_id: string;
+  provider_message_id: string;
+  data: string;
+  received_at: number;
+  applied_at: number | null;
+  message_id: string | null;
+}
+
+export interface SimulatorMessagesTable {
+  connector_id: string;
+  reference: string;
+  provider_id: string | null;
+  to_addr: string;
+  from_addr: string | null;
+  channel: string;
+  submits: number;
+  created_at: number;
+  receipt_due_at: number | null;
+  receipt: string | null;
+  reply_due_at: number | null;
+  reply_body: string | null;
+}
+
+export interface DB {
+  accounts: AccountsTable;
+  api_keys: ApiKeysTable;
+  oauth_clients: OAuthClientsTable;
+  settings: SettingsTable;
+  connectors: ConnectorsTable;
+  senders: SendersTable;
+  routes: RoutesTable;
+  messages: MessagesTable;
+  message_events: MessageEventsTable;
+  outbox: OutboxTable;
+  idempotency_keys: IdempotencyKeysTable;
+  consent_records: ConsentRecordsTable;
+  suppressions: SuppressionsTable;
+  review_items: ReviewItemsTable;
+  pending_receipts: PendingReceiptsTable;
+  simulator_messages: SimulatorMessagesTable;
+}
