@@ -65,7 +65,7 @@ export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; w
     accountId,
     testKey,
     liveKey,
-    async key({ scopes = ['admin'], mode = 'test', accountId: acct = accountId } = {}) {
+    async key({ scopes = ['admin'] as Scope[], mode = 'test' as Mode, accountId: acct = accountId } = {}) {
       return (await p.credentials.createKey(acct, { scopes, mode })).secret;
     },
     async req(method, url, { token = testKey, body, headers = {}, payload } = {}) {
