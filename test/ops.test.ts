@@ -1,0 +1,69 @@
+// Operations routes: /healthz, /readyz, /metrics, /openapi.json, /docs (CONTRACT §13).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sim, testEnv, type TestEnv } from './helpers.ts';
+
+describe('operations', () => {
+  let env: TestEnv;
+  before(async () => {
+    env = await testEnv({ workers: true });
+  });
+  after(() => env.close());
+
+  test('/healthz and /readyz need no token', async () => {
+    const h = await env.req('GET', '/healthz', { token: null });
+    assert.equal(h.statusCode, 200);
+    assert.deepEqual(h.json(), { status: 'ok' });
+    const r = await env.req('GET', '/readyz', { token: null });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.json().database, 'ok');
+    assert.ok(r.json().connectors.some((c: { id: string; status: string }) => c.id === 'conn_simulator' && c.status === 'up'));
+  });
+
+  test('/metrics counts accepted, sent, delivered and failed by class, and the queue depth', async () => {
+    const ok = (await env.req('POST', '/v1/messages', { body: { to: sim(0), body: 'metrics' } })).json();
+    const bad = (await env.req('POST', '/v1/messages', { body: { to: sim(15, '801'), body: 'metrics' } })).json();
+    for (let i = 0; i < 200; i++) {
+      const a = (await env.req('GET', `/v1/messages/${ok.id}`)).json().status;
+      const b = (await env.req('GET', `/v1/messages/${bad.id}`)).json().status;
+      if (a === 'delivered' && b === 'failed') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const res = await env.req('GET', '/metrics', { token: null });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'] as string, /text\/plain/);
+    const text = res.body;
+    assert.match(text, /switchboard_messages_accepted_total\{channel="sms",mode="test"\} [1-9]/);
+    assert.match(text, /switchboard_message_status_total\{status="sent",class=""\} [1-9]/);
+    assert.match(text, /switchboard_message_status_total\{status="delivered",class=""\} [1-9]/);
+    assert.match(text, /switchboard_message_status_total\{status="failed",class="INVALID_NUMBER"\} 1/);
+    assert.match(text, /switchboard_queue_depth\{status="queued"\} \d+/);
+  });
+
+  test('/openapi.json is OpenAPI 3.1 and describes every route', async () => {
+    const res = await env.req('GET', '/openapi.json', { token: null });
+    assert.equal(res.statusCode, 200);
+    const doc = res.json();
+    assert.equal(doc.openapi, '3.1.0');
+    const paths = Object.keys(doc.paths);
+    for (const p of ['/v1/messages', '/v1/messages/batch', '/v1/messages/{id}', '/v1/messages/{id}/events', '/v1/messages/{id}/cancel', '/v1/review', '/v1/review/{id}/resolve', '/oauth/token', '/v1/keys', '/v1/clients', '/v1/consent', '/v1/simulator/inbound', '/healthz', '/readyz', '/metrics']) {
+      assert.ok(paths.includes(p), `${p} is documented`);
+    }
+    assert.ok(doc.paths['/v1/messages'].post.requestBody);
+    assert.ok(doc.paths['/v1/messages'].post.responses['202']);
+  });
+
+  test('/docs serves a readable page with no external requests', async () => {
+    const res = await env.req('GET', '/docs', { token: null });
+    const page = res.statusCode === 302 ? await env.req('GET', res.headers.location as string, { token: null }) : res;
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, /swagger/i);
+    assert.ok(!/https?:\/\/(?!localhost)[a-z0-9.-]+\.(com|net|io|org)\//i.test(page.body.replace(/https?:\/\/swagger\.io[^"']*/g, '')), 'no CDN assets');
+  });
+
+  test('the landing page links to the docs', async () => {
+    const res = await env.req('GET', '/', { token: null });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.body, /\/docs/);
+  });
+});
