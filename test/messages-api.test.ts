@@ -104,6 +104,30 @@ describe('sending', () => {
     assert.equal(conflict.json().error.code, 'IDEMPOTENCY_CONFLICT');
   });
 
+  test('concurrent requests with one Idempotency-Key make one message (group commit)', async () => {
+    const body = { to: sim(6, '702'), body: 'exactly once' };
+    const results = await Promise.all(Array.from({ length: 20 }, () => env.req('POST', '/v1/messages', { body, headers: { 'idempotency-key': 'burst-1' } })));
+    assert.ok(results.every((r) => r.statusCode === 202));
+    assert.equal(new Set(results.map((r) => r.json().id)).size, 1);
+    const list = (await env.req('GET', `/v1/messages?to=${encodeURIComponent(sim(6, '702'))}`)).json().data;
+    assert.equal(list.length, 1);
+  });
+
+  test('a batch that repeats an idempotency_key: same body replays, a different body conflicts', async () => {
+    const res = await env.req('POST', '/v1/messages/batch', {
+      body: {
+        messages: [
+          { to: sim(7, '702'), body: 'one', idempotency_key: 'dup-in-batch' },
+          { to: sim(7, '702'), body: 'one', idempotency_key: 'dup-in-batch' },
+          { to: sim(7, '702'), body: 'two', idempotency_key: 'dup-in-batch' },
+        ],
+      },
+    });
+    const data = res.json().data;
+    assert.equal(data[1].message.id, data[0].message.id);
+    assert.equal(data[2].error.code, 'IDEMPOTENCY_CONFLICT');
+  });
+
   test('the idempotency key survives a restart', async () => {
     const headers = { 'idempotency-key': 'restart-key' };
     const body = { to: sim(5), body: 'once' };

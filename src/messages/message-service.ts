@@ -224,32 +224,99 @@ export class MessageService {
   }
 
   /**
-   * Writes prepared messages in one transaction. Each item succeeds or fails on its own
-   * (an idempotency conflict fails only its item); the transaction as a whole commits before
-   * any result is returned.
+   * Writes prepared messages. Each item succeeds or fails on its own (an idempotency conflict
+   * fails only its item), and this returns only after the transaction holding them committed.
+   *
+   * Group commit: calls that arrive while a transaction is being written wait and are written
+   * together in the next one, so fifty concurrent requests cost a handful of commits, not fifty.
+   * Each caller is still answered only after ITS rows are committed. If a group's transaction
+   * fails, every call in it is retried alone, so one caller's bad data never fails another's.
    */
-  async commit(items: PreparedMessage[]): Promise<CommitResult[]> {
-    const now = this.clock.now();
-    const accepted: MessageRow[] = [];
-    const results = await this.storage.db.transaction().execute(async (tx) => {
-      const out: CommitResult[] = [];
-      const fresh: MessageRow[] = [];
-      for (const item of items) {
-        if (item.idempotencyKey) {
-          const replay = await this.checkIdempotency(tx, item, now);
-          if (replay) {
-            out.push(replay);
+  commit(items: PreparedMessage[]): Promise<CommitResult[]> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ items, resolve, reject });
+      // No deferral: an idle service writes at once; calls that arrive while a write is
+      // under way form the next group.
+      if (!this.flushing) {
+        this.flushing = true;
+        void this.flush();
+      }
+    });
+  }
+
+  private pending: Array<{ items: PreparedMessage[]; resolve: (r: CommitResult[]) => void; reject: (e: unknown) => void }> = [];
+  private flushing = false;
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length) {
+        // Bounded groups keep one transaction (and the SQLite write lock) short.
+        let count = 0;
+        let take = 0;
+        while (take < this.pending.length && (take === 0 || count + this.pending[take].items.length <= 2000)) count += this.pending[take++].items.length;
+        const calls = this.pending.splice(0, take);
+        try {
+          const results = await this.write(calls.map((c) => c.items));
+          calls.forEach((c, i) => c.resolve(results[i]));
+        } catch (err) {
+          if (calls.length === 1) {
+            calls[0].reject(err);
             continue;
           }
+          for (const c of calls) {
+            try {
+              c.resolve((await this.write([c.items]))[0]);
+            } catch (e) {
+              c.reject(e);
+            }
+          }
         }
-        fresh.push(item.row);
-        out.push({ ok: true, message: toMessageView(item.row), replayed: false });
       }
-      if (fresh.length) await this.insertAccepted(tx, fresh, items, now);
-      accepted.push(...fresh);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async write(groups: PreparedMessage[][]): Promise<CommitResult[][]> {
+    const now = this.clock.now();
+    const fresh: PreparedMessage[] = [];
+    const results = await this.storage.db.transaction().execute(async (tx) => {
+      // Keys written earlier in this same transaction are not in the table yet.
+      const inThisCommit = new Map<string, PreparedMessage>();
+      const out: CommitResult[][] = [];
+      for (const items of groups) {
+        const group: CommitResult[] = [];
+        for (const item of items) {
+          if (item.idempotencyKey) {
+            const k = `${item.row.account_id}\u0000${item.row.mode}\u0000${item.idempotencyKey}`;
+            const earlier = inThisCommit.get(k);
+            if (earlier) {
+              group.push(
+                earlier.requestHash === item.requestHash
+                  ? { ok: true, message: toMessageView(earlier.row), replayed: true }
+                  : { ok: false, error: new AppError('IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was used with a different request.', { idempotency_key: item.idempotencyKey, message_id: earlier.row.id }) },
+              );
+              continue;
+            }
+            const replay = await this.checkIdempotency(tx, item, now);
+            if (replay) {
+              group.push(replay);
+              continue;
+            }
+            inThisCommit.set(k, item);
+          }
+          fresh.push(item);
+          group.push({ ok: true, message: toMessageView(item.row), replayed: false });
+        }
+        out.push(group);
+      }
+      if (fresh.length) await this.insertAccepted(tx, fresh, now);
       return out;
     });
-    if (accepted.length) for (const fn of this.acceptedListeners) fn(accepted);
+    if (fresh.length) {
+      const rows = fresh.map((f) => f.row);
+      for (const fn of this.acceptedListeners) fn(rows);
+    }
     return results;
   }
 
@@ -274,22 +341,26 @@ export class MessageService {
     return { ok: true, message: toMessageView(row), replayed: true };
   }
 
-  private async insertAccepted(tx: Tx, rows: MessageRow[], items: PreparedMessage[], now: number): Promise<void> {
-    // Chunked so that a 1,000-message batch stays under SQLite's bound-parameter limit.
+  private async insertAccepted(tx: Tx, items: PreparedMessage[], now: number): Promise<void> {
+    const rows = items.map((i) => i.row);
+    // Chunked so that a large group stays under SQLite's bound-parameter limit.
     for (let i = 0; i < rows.length; i += 100) await tx.insertInto('messages').values(rows.slice(i, i + 100)).execute();
-    await recordEvents(
-      tx,
-      rows.map((r) => ({ messageId: r.id, status: r.status, at: now, data: r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString() } : { source: 'api' } })),
-    );
-    await appendOutbox(
-      tx,
-      rows.filter((r) => r.status === 'queued').map((r) => messageEvent(r, 'message.queued', now)),
-    );
-    const keyed = items.filter((it) => it.idempotencyKey && rows.includes(it.row));
-    if (keyed.length) {
+    for (let i = 0; i < rows.length; i += 500) {
+      const chunk = rows.slice(i, i + 500);
+      await recordEvents(
+        tx,
+        chunk.map((r) => ({ messageId: r.id, status: r.status, at: now, data: r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString() } : { source: 'api' } })),
+      );
+      await appendOutbox(
+        tx,
+        chunk.filter((r) => r.status === 'queued').map((r) => messageEvent(r, 'message.queued', now)),
+      );
+    }
+    const keyed = items.filter((it) => it.idempotencyKey);
+    for (let i = 0; i < keyed.length; i += 100) {
       await tx
         .insertInto('idempotency_keys')
-        .values(keyed.map((it) => ({ account_id: it.row.account_id, mode: it.row.mode, key: it.idempotencyKey!, request_hash: it.requestHash, message_id: it.row.id, created_at: now })))
+        .values(keyed.slice(i, i + 100).map((it) => ({ account_id: it.row.account_id, mode: it.row.mode, key: it.idempotencyKey!, request_hash: it.requestHash, message_id: it.row.id, created_at: now })))
         .execute();
     }
   }

@@ -42,6 +42,33 @@ export interface OpenOptions {
   sqliteSynchronous?: 'NORMAL' | 'FULL';
 }
 
+/**
+ * Kysely's SQLite driver prepares every statement anew; preparing costs more than running a
+ * small insert. Statements are cached by their SQL text (bounded), which is safe because Kysely
+ * runs them with all()/run(), never leaving one mid-iteration.
+ */
+function withStatementCache(handle: Sqlite.Database, max = 500): Sqlite.Database {
+  const cache = new Map<string, Sqlite.Statement>();
+  const prepare = handle.prepare.bind(handle);
+  return new Proxy(handle, {
+    get(target, prop, receiver) {
+      if (prop === 'prepare') {
+        return (source: string) => {
+          let stmt = cache.get(source);
+          if (!stmt) {
+            stmt = prepare(source);
+            if (cache.size >= max) cache.delete(cache.keys().next().value!);
+            cache.set(source, stmt);
+          }
+          return stmt;
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 export async function openStorage(url: string, options: OpenOptions = {}): Promise<Storage> {
   const { dialect, target } = parseDatabaseUrl(url);
   if (dialect === 'sqlite') {
@@ -55,7 +82,7 @@ export async function openStorage(url: string, options: OpenOptions = {}): Promi
     handle.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
     handle.pragma('busy_timeout = 5000');
     handle.pragma('foreign_keys = ON');
-    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: handle }) });
+    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(handle) }) });
     return {
       db,
       dialect: { name: 'sqlite', supportsSkipLocked: false },
