@@ -7,6 +7,7 @@ import { CredentialService } from './auth/credential-service.ts';
 import { systemClock, type Clock, type Random } from './clock.ts';
 import type { Config } from './config.ts';
 import { ConnectorManager } from './connectors/connector-manager.ts';
+import { ConnectorService } from './connectors/connector-service.ts';
 import type { ConnectorSink } from './connectors/connector.ts';
 import { ConsentService } from './consent/consent-service.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
@@ -18,6 +19,9 @@ import { StatusMachine } from './messages/status-machine.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { ReviewService } from './review/review-service.ts';
 import { Router } from './routing/router.ts';
+import { RouteService } from './routing/route-service.ts';
+import { loadSealer, type Sealer } from './security/crypto.ts';
+import { SenderService } from './senders/sender-service.ts';
 import { openStorage, type Storage } from './storage/database.ts';
 import { migrate } from './storage/migrator.ts';
 
@@ -43,6 +47,10 @@ export interface Platform {
   statuses: StatusMachine;
   messages: MessageService;
   connectors: ConnectorManager;
+  connectorAdmin: ConnectorService;
+  routeAdmin: RouteService;
+  senderAdmin: SenderService;
+  sealer: Sealer;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   startWorkers(): Promise<void>;
@@ -58,6 +66,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS });
   await migrate(storage);
 
+  const sealer = loadSealer(config.SWITCHBOARD_ENCRYPTION_KEY, storage.dialect.name === 'sqlite' && storage.location !== ':memory:' ? storage.location : null, (msg) => log.warn(msg));
   const accounts = new AccountService(storage, clock);
   await accounts.ensureBuiltins();
   const metrics = new Metrics(async () => {
@@ -101,7 +110,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     clock,
     sink,
     simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
-  });
+  }, sealer);
   const dispatcher = new Dispatcher(storage, clock, random, statuses, router, connectors, consent, review, receipts, metrics, {
     workerId: newId('worker'),
     batchSize: 200,
@@ -136,6 +145,10 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     statuses,
     messages,
     connectors,
+    connectorAdmin: new ConnectorService(storage, clock, sealer, connectors, router),
+    routeAdmin: new RouteService(storage, clock, router),
+    senderAdmin: new SenderService(storage, clock),
+    sealer,
     receipts,
     dispatcher,
     async startWorkers() {

@@ -2,6 +2,7 @@
 // (a simulator loop, later an SMPP bind) lives here. The manager also keeps each connector's
 // circuit: a connector that refuses our credentials is skipped by routing until it cools down.
 import type { Clock } from '../clock.ts';
+import type { Sealer } from '../security/crypto.ts';
 import type { Storage } from '../storage/database.ts';
 import type { Connector, ConnectorDeps, ConnectorRow } from './connector.ts';
 import { CONNECTOR_TYPES } from './connector-registry.ts';
@@ -23,6 +24,7 @@ export class ConnectorManager {
     private storage: Storage,
     private clock: Clock,
     private deps: ConnectorDeps,
+    private sealer: Sealer,
   ) {}
 
   static isKnownType(type: string): boolean {
@@ -30,13 +32,21 @@ export class ConnectorManager {
   }
 
   async rows(): Promise<ConnectorRow[]> {
-    const rows = await this.storage.db.selectFrom('connectors').selectAll().where('enabled', '=', 1).execute();
-    return rows.map((r) => ({ id: r.id, account_id: r.account_id, name: r.name, type: r.type, config: JSON.parse(r.config) }));
+    const rows = await this.storage.db.selectFrom('connectors').select('id').where('enabled', '=', 1).execute();
+    const out: ConnectorRow[] = [];
+    for (const r of rows) {
+      const row = await this.row(r.id);
+      if (row) out.push(row);
+    }
+    return out;
   }
 
+  /** A connector's row with its credentials unsealed into its config: for the session only. */
   async row(id: string): Promise<(ConnectorRow & { enabled: boolean }) | null> {
     const r = await this.storage.db.selectFrom('connectors').selectAll().where('id', '=', id).executeTakeFirst();
-    return r ? { id: r.id, account_id: r.account_id, name: r.name, type: r.type, config: JSON.parse(r.config), enabled: r.enabled === 1 } : null;
+    if (!r) return null;
+    const secrets = r.secrets ? JSON.parse(this.sealer.open(r.secrets)) : {};
+    return { id: r.id, account_id: r.account_id, name: r.name, type: r.type, config: { ...JSON.parse(r.config), ...secrets }, enabled: r.enabled === 1 };
   }
 
   /** Starts every enabled connector (the worker role). */

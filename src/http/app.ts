@@ -9,6 +9,7 @@ import { Ajv } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { authRoutes } from '../auth/auth-routes.ts';
+import { connectorRoutes } from '../connectors/connector-routes.ts';
 import { consentRoutes } from '../consent/consent-routes.ts';
 import { simulatorRoutes } from '../connectors/simulator/simulator-routes.ts';
 import { randomToken } from '../ids.ts';
@@ -81,5 +82,6 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   reviewRoutes(app, p);
   consentRoutes(app, p);
   simulatorRoutes(app, p);
+  connectorRoutes(app, p);
   return app;
 }

@@ -3,6 +3,7 @@
 import { Migrator, type Kysely, type Migration } from 'kysely';
 import type { DialectName, Storage } from './database.ts';
 import * as m001 from './migrations/001-initial.ts';
+import * as m004 from './migrations/004-connector-secrets.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -12,6 +13,7 @@ type MigrationModule = { up(db: Kysely<any>, ctx: MigrationContext): Promise<voi
 
 const MIGRATIONS: Record<string, MigrationModule> = {
   '001-initial': m001,
+  '004-connector-secrets': m004,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {
@@ -25,6 +27,9 @@ export async function migrate(storage: Storage): Promise<string[]> {
     provider: { getMigrations: async () => migrations },
     migrationTableName: 'schema_migrations',
     migrationLockTableName: 'schema_migrations_lock',
+    // Capabilities land in parallel branches; a database that already ran a later number must
+    // still take an earlier one that arrives after it.
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

@@ -44,6 +44,8 @@ export interface ConnectorsTable {
   name: string;
   type: string;
   config: string;
+  /** Credentials, sealed (src/security/crypto.ts); never returned by the API. */
+  secrets: string | null;
   enabled: number;
   created_at: number;
   updated_at: number;
@@ -64,6 +66,7 @@ export interface SendersTable {
 export interface RoutesTable {
   id: string;
   account_id: string | null;
+  name: string | null;
   priority: number;
   filters: string;
   connector_id: string | null;

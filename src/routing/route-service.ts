@@ -1,0 +1,125 @@
+// Route tables as the API sees them (CONTRACT §9): a route is a priority, filters, and a
+// connector or a strategy over several. An account's routes come before installation-wide
+// ones of the same priority only by their priority: the lowest matching priority wins.
+import type { Clock } from '../clock.ts';
+import { AppError, validation } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { Storage } from '../storage/database.ts';
+import type { RoutesTable } from '../storage/schema.ts';
+import type { Router, RouteFilters, RouteStrategy } from './router.ts';
+
+const FILTER_KEYS = ['country', 'prefix', 'channel', 'purpose'] as const;
+const CHANNELS = ['sms', 'mms', 'voice', 'rvm'];
+const PURPOSES = ['transactional', 'marketing'];
+
+export interface RouteView {
+  id: string;
+  object: 'route';
+  name: string | null;
+  priority: number;
+  filters: RouteFilters;
+  connector_id: string | null;
+  strategy: RouteStrategy | null;
+  global: boolean;
+  created_at: string;
+}
+
+const view = (r: RoutesTable): RouteView => ({
+  id: r.id,
+  object: 'route',
+  name: r.name,
+  priority: r.priority,
+  filters: JSON.parse(r.filters),
+  connector_id: r.connector_id,
+  strategy: r.strategy ? JSON.parse(r.strategy) : null,
+  global: r.account_id === null,
+  created_at: new Date(r.created_at).toISOString(),
+});
+
+function stringList(v: unknown, field: string, check: (s: string) => boolean, what: string): string[] {
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length === 0 || list.length > 200) throw validation(field, `${field} must name 1 to 200 values.`);
+  for (const s of list) if (typeof s !== 'string' || !check(s)) throw validation(field, `${field}: ${JSON.stringify(s)} is not ${what}.`);
+  return list as string[];
+}
+
+export class RouteService {
+  constructor(
+    private storage: Storage,
+    private clock: Clock,
+    private router: Router,
+  ) {}
+
+  private async checkConnector(accountId: string, id: unknown, field: string): Promise<string> {
+    if (typeof id !== 'string') throw validation(field, `${field} must be a connector id.`);
+    const c = await this.storage.db.selectFrom('connectors').select(['id', 'account_id']).where('id', '=', id).executeTakeFirst();
+    if (!c || (c.account_id !== null && c.account_id !== accountId)) throw validation(field, `No connector ${id} in this account.`, { value: id });
+    return id;
+  }
+
+  private parseFilters(v: unknown): RouteFilters {
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) throw validation('filters', 'filters must be an object.');
+    const f = v as Record<string, unknown>;
+    for (const k of Object.keys(f)) if (!(FILTER_KEYS as readonly string[]).includes(k)) throw validation(`filters.${k}`, `Unknown filter ${k}; filters are ${FILTER_KEYS.join(', ')}.`);
+    const out: RouteFilters = {};
+    if (f.country !== undefined) out.country = stringList(f.country, 'filters.country', (s) => /^[A-Za-z]{2}$/.test(s), 'an ISO 3166 country code').map((s) => s.toUpperCase());
+    if (f.prefix !== undefined) out.prefix = stringList(f.prefix, 'filters.prefix', (s) => /^\+?\d{1,15}$/.test(s), 'a number prefix such as +1415').map((s) => (s.startsWith('+') ? s : `+${s}`));
+    if (f.channel !== undefined) out.channel = stringList(f.channel, 'filters.channel', (s) => CHANNELS.includes(s), `one of ${CHANNELS.join(', ')}`);
+    if (f.purpose !== undefined) out.purpose = stringList(f.purpose, 'filters.purpose', (s) => PURPOSES.includes(s), `one of ${PURPOSES.join(', ')}`);
+    return out;
+  }
+
+  async create(accountId: string, input: Record<string, unknown>): Promise<RouteView> {
+    const priority = input.priority;
+    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > 1_000_000) throw validation('priority', 'priority must be a whole number from 0 to 1,000,000.');
+    if (input.name !== undefined && (typeof input.name !== 'string' || input.name.length > 200)) throw validation('name', 'name must be a string of at most 200 characters.');
+    const filters = this.parseFilters(input.filters);
+    let connectorId: string | null = null;
+    let strategy: RouteStrategy | null = null;
+    if (input.connector_id !== undefined && input.strategy !== undefined) throw validation('strategy', 'Give connector_id or strategy, not both.');
+    if (input.connector_id !== undefined) connectorId = await this.checkConnector(accountId, input.connector_id, 'connector_id');
+    else if (input.strategy !== undefined) {
+      const s = input.strategy as Record<string, unknown>;
+      if (typeof s !== 'object' || s === null || (s.type !== 'failover' && s.type !== 'round_robin')) throw validation('strategy.type', 'strategy.type must be failover or round_robin.');
+      if (!Array.isArray(s.connector_ids) || s.connector_ids.length === 0 || s.connector_ids.length > 20) throw validation('strategy.connector_ids', 'strategy.connector_ids must list 1 to 20 connectors.');
+      const ids: string[] = [];
+      for (const id of s.connector_ids) ids.push(await this.checkConnector(accountId, id, 'strategy.connector_ids'));
+      strategy = { type: s.type, connector_ids: ids };
+    } else throw validation('connector_id', 'A route needs connector_id or strategy.');
+    const now = this.clock.now();
+    const row: RoutesTable = {
+      id: newId('route', now),
+      account_id: accountId,
+      name: (input.name as string | undefined) ?? null,
+      priority,
+      filters: JSON.stringify(filters),
+      connector_id: connectorId,
+      strategy: strategy ? JSON.stringify(strategy) : null,
+      created_at: now,
+    };
+    await this.storage.db.insertInto('routes').values(row).execute();
+    this.router.invalidate();
+    return view(row);
+  }
+
+  async list(accountId: string): Promise<RouteView[]> {
+    const rows = await this.storage.db
+      .selectFrom('routes')
+      .selectAll()
+      .where((eb) => eb.or([eb('account_id', '=', accountId), eb('account_id', 'is', null)]))
+      .orderBy('priority')
+      .orderBy('created_at')
+      .execute();
+    return rows.map(view);
+  }
+
+  async remove(accountId: string, id: string): Promise<{ id: string; deleted: true }> {
+    const row = await this.storage.db.selectFrom('routes').select(['id', 'account_id']).where('id', '=', id).executeTakeFirst();
+    if (!row || (row.account_id !== null && row.account_id !== accountId)) throw new AppError('NOT_FOUND', `No route ${id} in this account.`, { id });
+    if (row.account_id === null) throw new AppError('FORBIDDEN', 'Installation-wide routes are changed in the configuration, not through an account.', { id });
+    await this.storage.db.deleteFrom('routes').where('id', '=', id).execute();
+    this.router.invalidate();
+    return { id, deleted: true };
+  }
+}
