@@ -12,6 +12,7 @@ import type { ConnectorSink } from './connectors/connector.ts';
 import { ConsentService } from './consent/consent-service.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { ReceiptService } from './dispatch/receipt-service.ts';
+import { Throttle } from './dispatch/throttle.ts';
 import { newId } from './ids.ts';
 import { createLogger } from './logger.ts';
 import { MessageService, IDEMPOTENCY_TTL_MS } from './messages/message-service.ts';
@@ -47,6 +48,7 @@ export interface Platform {
   statuses: StatusMachine;
   messages: MessageService;
   connectors: ConnectorManager;
+  throttle: Throttle;
   connectorAdmin: ConnectorService;
   routeAdmin: RouteService;
   senderAdmin: SenderService;
@@ -111,7 +113,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     sink,
     simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
   }, sealer);
-  const dispatcher = new Dispatcher(storage, clock, random, statuses, router, connectors, consent, review, receipts, metrics, {
+  const throttle = new Throttle();
+  const dispatcher = new Dispatcher(storage, clock, random, statuses, router, connectors, consent, review, receipts, metrics, throttle, {
     workerId: newId('worker'),
     batchSize: 200,
     maxInFlight: 500,
@@ -145,9 +148,10 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     statuses,
     messages,
     connectors,
-    connectorAdmin: new ConnectorService(storage, clock, sealer, connectors, router),
+    throttle,
+    connectorAdmin: new ConnectorService(storage, clock, sealer, connectors, router, throttle),
     routeAdmin: new RouteService(storage, clock, router),
-    senderAdmin: new SenderService(storage, clock),
+    senderAdmin: new SenderService(storage, clock, throttle),
     sealer,
     receipts,
     dispatcher,

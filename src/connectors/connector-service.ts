@@ -8,6 +8,7 @@ import type { Sealer } from '../security/crypto.ts';
 import type { Storage } from '../storage/database.ts';
 import type { ConnectorsTable } from '../storage/schema.ts';
 import type { Router } from '../routing/router.ts';
+import type { Throttle } from '../dispatch/throttle.ts';
 import { ConnectorManager } from './connector-manager.ts';
 import { CONNECTOR_TYPES } from './connector-registry.ts';
 
@@ -44,6 +45,7 @@ export class ConnectorService {
     private sealer: Sealer,
     private manager: ConnectorManager,
     private router: Router,
+    private throttle: Throttle,
   ) {}
 
   private view(row: ConnectorsTable, state?: Record<string, unknown>): ConnectorView {
@@ -93,6 +95,7 @@ export class ConnectorService {
     };
     await this.storage.db.insertInto('connectors').values(row).execute();
     this.router.invalidate();
+    this.throttle.invalidate();
     return this.view(row);
   }
 
@@ -136,6 +139,7 @@ export class ConnectorService {
     }
     await this.storage.db.updateTable('connectors').set(patch).where('id', '=', id).execute();
     this.router.invalidate();
+    this.throttle.invalidate();
     await this.manager.reload(id);
     return this.get(accountId, id);
   }
@@ -149,6 +153,7 @@ export class ConnectorService {
     if (senders.length) throw validation('id', 'Senders still use this connector: change them first.', { senders: senders.map((s) => s.id) });
     await this.storage.db.deleteFrom('connectors').where('id', '=', id).execute();
     this.router.invalidate();
+    this.throttle.invalidate();
     await this.manager.reload(id);
     return { id, deleted: true };
   }

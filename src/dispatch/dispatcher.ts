@@ -27,6 +27,7 @@ import type { Router } from '../routing/router.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { POLICY, UNKNOWN_ERROR_MAX_ATTEMPTS, backoffMs } from './error-policy.ts';
 import type { ReceiptService } from './receipt-service.ts';
+import type { Throttle } from './throttle.ts';
 
 export interface DispatcherOptions {
   workerId: string;
@@ -58,8 +59,25 @@ export class Dispatcher {
     private review: ReviewService,
     private receipts: ReceiptService,
     private metrics: Metrics,
+    private throttle: Throttle,
     private opts: DispatcherOptions,
   ) {}
+
+  private slotTimer: NodeJS.Timeout | null = null;
+  private slotTimerAt = Infinity;
+
+  /** A throttled message's slot comes before the next poll would: wake for it. */
+  private wakeAt(at: number): void {
+    if (!this.running || at >= this.slotTimerAt) return;
+    if (this.slotTimer) clearTimeout(this.slotTimer);
+    this.slotTimerAt = at;
+    this.slotTimer = setTimeout(() => {
+      this.slotTimer = null;
+      this.slotTimerAt = Infinity;
+      this.wake();
+    }, Math.max(0, at - this.clock.now()));
+    this.slotTimer.unref();
+  }
 
   start(): void {
     if (this.running) return;
@@ -69,6 +87,7 @@ export class Dispatcher {
 
   async stop(): Promise<void> {
     this.running = false;
+    if (this.slotTimer) clearTimeout(this.slotTimer);
     this.wake();
     await this.loopDone;
     await Promise.allSettled([...this.inFlight]);
@@ -161,7 +180,8 @@ export class Dispatcher {
           suppressed.set(k, await this.consent.suppressedAmong(tx, row.account_id, row.mode, phones));
         }
       }
-      for (let row of rows) {
+      for (const selected of rows) {
+        let row: MessageRow = selected;
         if (suppressed.get(`${row.account_id}\u0000${row.mode}`)!.has(row.to_addr)) {
           await this.statuses.transition(tx, row, 'canceled', {
             at: now,
@@ -191,6 +211,19 @@ export class Dispatcher {
           await tx.updateTable('messages').set({ next_attempt_at: wakeAt, updated_at: now }).where('id', '=', row.id).execute();
           continue;
         }
+        // Throughput: take a slot on every limit (sender, connector, account) or wait for one.
+        const alreadyReserved = row.reserved_slot != null && row.reserved_connector === usable && row.reserved_slot <= now;
+        if (!alreadyReserved) {
+          const limits = await this.throttle.limitsFor(tx, row, usable);
+          if (limits.length) {
+            const slot = await this.throttle.reserve(tx, limits, row.segments, now);
+            if (slot > now) {
+              await tx.updateTable('messages').set({ next_attempt_at: slot, reserved_slot: slot, reserved_connector: usable }).where('id', '=', row.id).execute();
+              this.wakeAt(slot);
+              continue;
+            }
+          }
+        }
         if (row.status === 'scheduled') {
           row = (await this.statuses.transition(tx, row, 'queued', { at: now, data: { reason: 'send_at_reached' } }))!;
         }
@@ -203,6 +236,8 @@ export class Dispatcher {
             lease_owner: this.opts.workerId,
             lease_expires_at: now + this.opts.leaseMs,
             next_attempt_at: null,
+            reserved_slot: null,
+            reserved_connector: null,
           },
         });
         out.push({ row: sending!, connector: usable });

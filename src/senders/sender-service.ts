@@ -6,6 +6,7 @@ import { newId } from '../ids.ts';
 import { isAlphanumericSender, normaliseNumber } from '../messages/phone.ts';
 import type { Storage } from '../storage/database.ts';
 import type { SendersTable } from '../storage/schema.ts';
+import type { Throttle } from '../dispatch/throttle.ts';
 
 export const SENDER_TYPES = ['long_code', 'toll_free', 'short_code', 'alphanumeric'] as const;
 const CAPABILITIES = ['sms', 'mms', 'voice', 'rvm'];
@@ -38,6 +39,7 @@ export class SenderService {
   constructor(
     private storage: Storage,
     private clock: Clock,
+    private throttle: Throttle,
   ) {}
 
   private address(type: string, input: unknown): string {
@@ -85,6 +87,7 @@ export class SenderService {
       created_at: now,
     };
     await this.storage.db.insertInto('senders').values(row).execute();
+    this.throttle.invalidate();
     return view(row);
   }
 
@@ -97,6 +100,7 @@ export class SenderService {
     const row = await this.storage.db.selectFrom('senders').select(['id', 'is_default']).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
     if (!row) throw new AppError('NOT_FOUND', `No sender ${id} in this account.`, { id });
     await this.storage.db.deleteFrom('senders').where('id', '=', id).execute();
+    this.throttle.invalidate();
     return { id, deleted: true };
   }
 }

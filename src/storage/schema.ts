@@ -102,6 +102,9 @@ export interface MessagesTable {
   attempts: number;
   lease_owner: string | null;
   lease_expires_at: number | null;
+  /** The throughput slot reserved for this message, and on which connector (dispatch/throttle.ts). */
+  reserved_slot?: number | null;
+  reserved_connector?: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -194,7 +197,13 @@ export interface SimulatorMessagesTable {
   reply_body: string | null;
 }
 
+export interface ThrottleStateTable {
+  key: string;
+  tat: number;
+}
+
 export interface DB {
+  throttle_state: ThrottleStateTable;
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
   oauth_clients: OAuthClientsTable;
