@@ -41,6 +41,17 @@ describe('CLI and server processes', () => {
   };
 
   async function startServer(): Promise<string> {
+    // Another process may take the free port between the check and the listen: try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startServerOnce();
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+      }
+    }
+  }
+
+  async function startServerOnce(): Promise<string> {
     port = await freePort();
     const child = spawn(process.execPath, [BIN, 'start', '--port', String(port)], { env: { ...env, HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     server = child;
@@ -65,8 +76,10 @@ describe('CLI and server processes', () => {
     const child = server!;
     server = null;
     return new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill(signal);
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
     });
   }
 
