@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { sim } from './helpers.ts';
+import { freshDatabase, sim } from './helpers.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
 
@@ -24,9 +24,10 @@ function freePort(): Promise<number> {
 
 describe('CLI and server processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-cli-'));
-  const env = {
+  let database: { url: string; drop: () => Promise<void> };
+  const env: Record<string, string | undefined> = {
     ...process.env,
-    DATABASE_URL: join(dir, 'switchboard.db'),
+    SWITCHBOARD_ENCRYPTION_KEY: '5e'.repeat(32),
     LOG_LEVEL: 'warn',
     SWITCHBOARD_POLL_MS: '50',
     SWITCHBOARD_SIMULATOR_RECEIPT_MS: '100',
@@ -93,10 +94,13 @@ describe('CLI and server processes', () => {
   };
 
   before(async () => {
+    database = await freshDatabase(dir);
+    env.DATABASE_URL = database.url;
     firstStartOutput = await startServer();
   });
   after(async () => {
     if (server) await kill('SIGTERM');
+    await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
 import type { Scope, Mode } from '../src/auth/scopes.ts';
 import type { Clock } from '../src/clock.ts';
 import { loadConfig, type Config } from '../src/config.ts';
@@ -16,6 +17,7 @@ export interface TestEnv {
   p: Platform;
   app: FastifyInstance;
   dir: string;
+  /** The DATABASE_URL: a SQLite file path, or a PostgreSQL URL. */
   dbPath: string;
   accountId: string;
   /** An admin key of the default account, test mode. */
@@ -30,6 +32,7 @@ export interface TestEnv {
 
 export const TEST_DEFAULTS: Partial<Config> = {
   LOG_LEVEL: 'silent',
+  SWITCHBOARD_ENCRYPTION_KEY: '7f'.repeat(32),
   SWITCHBOARD_ALLOW_PRIVATE_URLS: true,
   SWITCHBOARD_RETRY_BASE_MS: 20,
   SWITCHBOARD_RETRY_MAX_MS: 200,
@@ -38,9 +41,38 @@ export const TEST_DEFAULTS: Partial<Config> = {
   SWITCHBOARD_POLL_MS: 20,
 };
 
+/** The dialect this run of the suite uses: `npm test` runs the suite once per dialect. */
+export const DIALECT: 'sqlite' | 'postgres' = process.env.SWITCHBOARD_TEST_DIALECT === 'postgres' ? 'postgres' : 'sqlite';
+const PG_ADMIN_URL = process.env.SWITCHBOARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * A new, empty database for one test environment: a SQLite file in `dir`, or a PostgreSQL
+ * database created for it (and dropped by `drop`).
+ */
+export async function freshDatabase(dir: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (DIALECT === 'sqlite') return { url: join(dir, 'switchboard.db'), drop: async () => {} };
+  const name = `sb_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
 export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; workers?: boolean; dir?: string } = {}): Promise<TestEnv> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'switchboard-test-'));
-  const dbPath = join(dir, 'switchboard.db');
+  const database = await freshDatabase(dir);
+  const dbPath = database.url;
   const config = loadConfig({}, { ...TEST_DEFAULTS, DATABASE_URL: dbPath, ...opts.config });
   const open = async (clock?: Clock) => {
     const p = await createPlatform(config, { clock, logger: createLogger('silent'), processMetrics: false });
@@ -82,6 +114,7 @@ export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; w
     async close() {
       await app.close();
       await p.close();
+      await database.drop();
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
