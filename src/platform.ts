@@ -9,6 +9,8 @@ import type { Config } from './config.ts';
 import { ConnectorManager } from './connectors/connector-manager.ts';
 import type { ConnectorSink } from './connectors/connector.ts';
 import { ConsentService } from './consent/consent-service.ts';
+import { ContactImporter } from './contacts/contact-import.ts';
+import { ContactService } from './contacts/contact-service.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { ReceiptService } from './dispatch/receipt-service.ts';
 import { newId } from './ids.ts';
@@ -38,6 +40,8 @@ export interface Platform {
   accounts: AccountService;
   credentials: CredentialService;
   consent: ConsentService;
+  contacts: ContactService;
+  contactImports: ContactImporter;
   review: ReviewService;
   router: Router;
   statuses: StatusMachine;
@@ -77,6 +81,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     }
   });
   const consent = new ConsentService(storage, clock);
+  const contacts = new ContactService(storage, clock);
+  const contactImports = new ContactImporter(storage, clock, consent);
   const review = new ReviewService(storage, clock);
   const router = new Router(storage);
   const credentials = new CredentialService(storage, clock, config.SWITCHBOARD_OAUTH_TOKEN_TTL_S);
@@ -131,6 +137,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     accounts,
     credentials,
     consent,
+    contacts,
+    contactImports,
     review,
     router,
     statuses,

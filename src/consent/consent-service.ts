@@ -3,9 +3,11 @@
 // `suppressions` table is that derivation for the question the send path asks on every message
 // ("has this number opted out of everything?"), kept in step in the same transaction.
 import type { Clock } from '../clock.ts';
-import { validation } from '../errors.ts';
+import { AppError, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
 import type { Executor, Storage, Tx } from '../storage/database.ts';
+import { readMessagingSettings } from './messaging-settings.ts';
+import { countryOf, nextAllowed, zoneForNumber } from './time-zones.ts';
 
 export type ConsentStatus = 'opted_in' | 'opted_out';
 export const CONSENT_SOURCES = ['keyword', 'api', 'import', 'web_form', 'carrier', 'system'] as const;
@@ -64,20 +66,82 @@ export class ConsentService {
     return new Set(rows.map((r) => r.phone));
   }
 
-  /** Latest record that speaks for this purpose and channel (a record for `all` speaks for every one). */
+  /**
+   * The derived consent of a number for one purpose (marketing or a named list) and channel.
+   * Newest first: a record for this very purpose decides, unless a later blanket (`all`)
+   * opt-out overrides it. A blanket opt-in (START) only lifts a blanket opt-out: it restores
+   * what the number had agreed to before, and never grants marketing consent by itself.
+   */
   async currentStatus(db: Executor, accountId: string, mode: string, phone: string, purpose: string, channel: string): Promise<ConsentStatus | null> {
-    const row = await db
+    const rows = await db
       .selectFrom('consent_records')
-      .select('status')
+      .select(['status', 'purpose'])
       .where('account_id', '=', accountId)
       .where('mode', '=', mode)
       .where('phone', '=', phone)
       .where('purpose', 'in', [purpose, 'all'])
       .where('channel', 'in', [channel, 'all'])
       .orderBy('id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    return (row?.status as ConsentStatus) ?? null;
+      .limit(1000)
+      .execute();
+    let blanket: string | undefined;
+    for (const r of rows) {
+      if (r.purpose === 'all') {
+        blanket ??= r.status;
+        continue;
+      }
+      if (blanket === 'opted_out') return 'opted_out';
+      return r.status as ConsentStatus;
+    }
+    return blanket === 'opted_out' || purpose === 'all' ? ((blanket as ConsentStatus | undefined) ?? null) : null;
+  }
+
+  /**
+   * The account rules that apply to an outbound message after consent: destination countries
+   * (a blocked one is FILTERED) and, for marketing, quiet hours in the recipient's local time.
+   * Returns when the message may go: `at` itself, or the next opening of the allowed window.
+   */
+  async outboundRules(db: Executor, m: { accountId: string; mode: string; to: string; purpose: string; at: number }): Promise<{ sendAt: number; heldFor: 'quiet_hours' | null; timeZone: string | null }> {
+    const settings = await readMessagingSettings(db, m.accountId);
+    const country = countryOf(m.to);
+    const { allow, block } = settings.countries;
+    if (block.length || allow.length) {
+      if (!country || block.includes(country) || (allow.length > 0 && !allow.includes(country))) {
+        throw new AppError('FILTERED', `This account does not send to ${country ?? 'unknown countries'} (${m.to}).`, { to: m.to, country: country ?? null, reason: 'country_blocked' });
+      }
+    }
+    if (m.purpose !== 'marketing' || !settings.quiet_hours.enabled) return { sendAt: m.at, heldFor: null, timeZone: null };
+    const zone = await this.recipientZone(db, m.accountId, m.mode, m.to, settings.quiet_hours.fallback_time_zone);
+    const sendAt = nextAllowed(m.at, zone, settings.quiet_hours.allowed_from, settings.quiet_hours.allowed_until);
+    return { sendAt, heldFor: sendAt === m.at ? null : 'quiet_hours', timeZone: zone };
+  }
+
+  /** The contact's own zone, else the number's (area code or country), else the account's fallback. */
+  async recipientZone(db: Executor, accountId: string, mode: string, phone: string, fallback: string): Promise<string> {
+    const contact = await db.selectFrom('contacts').select('time_zone').where('account_id', '=', accountId).where('mode', '=', mode).where('phone', '=', phone).executeTakeFirst();
+    if (contact?.time_zone) return contact.time_zone;
+    const zone = zoneForNumber(phone);
+    return zone === 'UTC' ? fallback : zone;
+  }
+
+  /**
+   * Checks made again when the dispatcher claims a message, because consent and the clock move
+   * after acceptance: a marketing message whose consent was withdrawn is canceled; one that
+   * would now land in quiet hours (a retry, a backlog) waits for the window to open.
+   */
+  async atClaim(db: Executor, row: { account_id: string; mode: string; to_addr: string; channel: string; purpose: string }, now: number): Promise<{ action: 'send' } | { action: 'cancel'; reason: string } | { action: 'hold'; until: number }> {
+    if (row.purpose !== 'marketing') return { action: 'send' };
+    const state = await this.currentStatus(db, row.account_id, row.mode, row.to_addr, 'marketing', row.channel);
+    if (state !== 'opted_in') return { action: 'cancel', reason: state === 'opted_out' ? 'marketing_opt_out' : 'marketing_consent_missing' };
+    const rules = await this.outboundRules(db, { accountId: row.account_id, mode: row.mode, to: row.to_addr, purpose: row.purpose, at: now }).catch(() => null);
+    if (rules && rules.sendAt > now) return { action: 'hold', until: rules.sendAt };
+    return { action: 'send' };
+  }
+
+  /** The opt-out confirmation is the one message that may reach a suppressed number. */
+  async isOptOutConfirmation(db: Executor, messageId: string): Promise<boolean> {
+    const row = await db.selectFrom('keyword_replies').select('kind').where('message_id', '=', messageId).executeTakeFirst();
+    return row?.kind === 'opt_out_confirmation';
   }
 
   /**

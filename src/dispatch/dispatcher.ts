@@ -162,7 +162,7 @@ export class Dispatcher {
         }
       }
       for (let row of rows) {
-        if (suppressed.get(`${row.account_id}\u0000${row.mode}`)!.has(row.to_addr)) {
+        if (suppressed.get(`${row.account_id}\u0000${row.mode}`)!.has(row.to_addr) && !(await this.consent.isOptOutConfirmation(tx, row.id))) {
           await this.statuses.transition(tx, row, 'canceled', {
             at: now,
             data: { reason: 'suppressed_before_send' },
@@ -172,6 +172,21 @@ export class Dispatcher {
         }
         if (row.expires_at !== null && row.expires_at <= now) {
           await this.statuses.transition(tx, row, 'expired', { at: now, data: { reason: 'validity_period_passed' }, patch: { next_attempt_at: null } });
+          continue;
+        }
+        // Marketing consent withdrawn since acceptance, or quiet hours reached: cancel or wait.
+        const verdict = await this.consent.atClaim(tx, row, now);
+        if (verdict.action === 'cancel') {
+          await this.statuses.transition(tx, row, 'canceled', {
+            at: now,
+            data: { reason: verdict.reason },
+            patch: { next_attempt_at: null, error_class: 'OPTED_OUT', error_code: 'CONSENT_WITHDRAWN', error_message: 'The recipient has no marketing consent any more.' },
+          });
+          continue;
+        }
+        if (verdict.action === 'hold') {
+          const extended = row.expires_at === null ? null : Math.max(row.expires_at, verdict.until + (row.expires_at - now));
+          await tx.updateTable('messages').set({ next_attempt_at: verdict.until, expires_at: extended, updated_at: now }).where('id', '=', row.id).execute();
           continue;
         }
         const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose });

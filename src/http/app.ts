@@ -10,6 +10,8 @@ import addFormatsImport from 'ajv-formats';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { authRoutes } from '../auth/auth-routes.ts';
 import { consentRoutes } from '../consent/consent-routes.ts';
+import { contactRoutes } from '../contacts/contact-routes.ts';
+import { settingsRoutes } from '../consent/settings-routes.ts';
 import { simulatorRoutes } from '../connectors/simulator/simulator-routes.ts';
 import { randomToken } from '../ids.ts';
 import { messageRoutes } from '../messages/message-routes.ts';
@@ -80,6 +82,8 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   messageRoutes(app, p);
   reviewRoutes(app, p);
   consentRoutes(app, p);
+  settingsRoutes(app, p);
+  contactRoutes(app, p);
   simulatorRoutes(app, p);
   return app;
 }

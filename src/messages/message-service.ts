@@ -170,6 +170,9 @@ export class MessageService {
       if (state === 'opted_out') throw new AppError('OPTED_OUT', `${to} has opted out of marketing ${channel}; nothing was sent.`, { to, purpose });
       if (state !== 'opted_in') throw new AppError('CONSENT_REQUIRED', `A marketing message needs an opted_in marketing consent record for ${to}.`, { to, purpose });
     }
+    // Country rules, and quiet hours for marketing: a message that would land in them is held.
+    const rules = await this.consent.outboundRules(db, { accountId: principal.accountId, mode: principal.mode, to, purpose, at: sendAt ?? now });
+    if (rules.heldFor) sendAt = rules.sendAt;
     const routes = await this.router.candidates({ accountId: principal.accountId, mode: principal.mode, channel, to, purpose });
     if (routes.length === 0) throw new AppError('FILTERED', `No route carries ${channel} to ${to} for this account.`, { to, channel, reason: 'no_route' });
 
