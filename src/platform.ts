@@ -13,6 +13,7 @@ import { ContactImporter } from './contacts/contact-import.ts';
 import { ContactService } from './contacts/contact-service.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { ReceiptService } from './dispatch/receipt-service.ts';
+import { InboxService } from './inbox/inbox-service.ts';
 import { newId } from './ids.ts';
 import { createLogger } from './logger.ts';
 import { MessageService, IDEMPOTENCY_TTL_MS } from './messages/message-service.ts';
@@ -42,6 +43,7 @@ export interface Platform {
   consent: ConsentService;
   contacts: ContactService;
   contactImports: ContactImporter;
+  inbox: InboxService;
   review: ReviewService;
   router: Router;
   statuses: StatusMachine;
@@ -94,12 +96,14 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     router,
     statuses,
   );
-  const receipts = new ReceiptService(storage, clock, statuses, consent, review, log);
+  const inbox = new InboxService(clock, consent, contacts, messages, log);
+  const receipts = new ReceiptService(storage, clock, statuses, consent, review, log, inbox);
   const sink: ConnectorSink = {
     receipt: (connectorId, r) => receipts.receipt(connectorId, r),
     inbound: async (connectorId, m) => {
       const row = await receipts.inbound(connectorId, m);
       if (row) metrics.received.inc();
+      dispatcher.wake(); // a keyword reply may be waiting
     },
   };
   const connectors = new ConnectorManager(storage, clock, {
@@ -139,6 +143,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     consent,
     contacts,
     contactImports,
+    inbox,
     review,
     router,
     statuses,

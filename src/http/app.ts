@@ -11,6 +11,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { authRoutes } from '../auth/auth-routes.ts';
 import { consentRoutes } from '../consent/consent-routes.ts';
 import { contactRoutes } from '../contacts/contact-routes.ts';
+import { conversationRoutes } from '../inbox/conversation-routes.ts';
 import { settingsRoutes } from '../consent/settings-routes.ts';
 import { simulatorRoutes } from '../connectors/simulator/simulator-routes.ts';
 import { randomToken } from '../ids.ts';
@@ -84,6 +85,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   consentRoutes(app, p);
   settingsRoutes(app, p);
   contactRoutes(app, p);
+  conversationRoutes(app, p);
   simulatorRoutes(app, p);
   return app;
 }

@@ -297,6 +297,51 @@ export class MessageService {
     }
   }
 
+  /**
+   * A message the platform sends by itself (a keyword reply), accepted inside the caller's
+   * transaction so it commits with what caused it. It skips the API's consent checks on purpose:
+   * the caller decides who may get it (see inbox-service.ts). Returns null when no route carries it.
+   */
+  async acceptInternal(tx: Tx, m: { accountId: string; mode: string; to: string; from: string | null; body: string; metadata?: Record<string, string> }): Promise<MessageRow | null> {
+    const now = this.clock.now();
+    const routes = await this.router.candidates({ accountId: m.accountId, mode: m.mode, channel: 'sms', to: m.to, purpose: 'transactional' });
+    if (routes.length === 0) return null;
+    const info = analyseText(m.body);
+    const row: MessageRow = {
+      id: newId('msg', now),
+      account_id: m.accountId,
+      mode: m.mode,
+      direction: 'outbound',
+      channel: 'sms',
+      to_addr: m.to,
+      from_addr: m.from,
+      body: m.body,
+      media_urls: null,
+      status: 'queued',
+      segments: info.segments,
+      encoding: info.encoding,
+      purpose: 'transactional',
+      provider_message_id: null,
+      connector_id: null,
+      error_class: null,
+      error_code: null,
+      error_message: null,
+      provider_code: null,
+      metadata: JSON.stringify(m.metadata ?? {}),
+      status_callback: null,
+      send_at: null,
+      expires_at: now + this.settings.defaultValiditySeconds * 1000,
+      next_attempt_at: now,
+      attempts: 0,
+      lease_owner: null,
+      lease_expires_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.insertAccepted(tx, [row], [], now);
+    return row;
+  }
+
   async send(principal: Principal, input: unknown, idempotencyKey: string | null = null): Promise<{ message: MessageView; replayed: boolean }> {
     const prepared = await this.prepare(principal, input, idempotencyKey);
     const [result] = await this.commit([prepared]);
