@@ -211,6 +211,43 @@ export class ConsentService {
   }
 }
 
+const EXPORT_COLUMNS = ['id', 'created_at', 'phone', 'status', 'purpose', 'channel', 'source', 'disclosure', 'ip', 'user_agent', 'form_url', 'message_id', 'evidence'] as const;
+
+/**
+ * One CSV cell. Quoted when needed; a cell a spreadsheet would run as a formula (=, @, or + and -
+ * not followed by a number) gets a leading apostrophe, since the evidence holds text from strangers.
+ */
+export function csvCell(v: unknown): string {
+  let s = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+  if (/^[=@\t\r]/.test(s) || /^[+-](?![\d .()-]*$)/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/**
+ * The whole ledger of an account (or one number), oldest first, as CSV lines for an auditor.
+ * Read in pages by id so an export of millions of records streams in constant memory.
+ */
+export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number } = {}): AsyncGenerator<string> {
+  yield `${EXPORT_COLUMNS.join(',')}\r\n`;
+  let after = 0;
+  for (;;) {
+    let q = db.selectFrom('consent_records').selectAll().where('account_id', '=', accountId).where('mode', '=', mode).where('id', '>', after);
+    if (filter.phone) q = q.where('phone', '=', filter.phone);
+    if (filter.since !== undefined) q = q.where('created_at', '>=', filter.since);
+    if (filter.until !== undefined) q = q.where('created_at', '<', filter.until);
+    const rows = await q.orderBy('id').limit(1000).execute();
+    if (rows.length === 0) return;
+    let chunk = '';
+    for (const r of rows) {
+      const ev = JSON.parse(r.evidence) as Record<string, unknown>;
+      const cells = [r.id, new Date(r.created_at).toISOString(), r.phone, r.status, r.purpose, r.channel, r.source, ev.disclosure, ev.ip, ev.user_agent, ev.form_url, ev.message_id, r.evidence];
+      chunk += `${cells.map(csvCell).join(',')}\r\n`;
+    }
+    yield chunk;
+    after = Number(rows[rows.length - 1].id);
+  }
+}
+
 export function parseConsentStatus(v: unknown): ConsentStatus {
   if (v === 'opted_in' || v === 'opted_out') return v;
   throw validation('status', 'status must be "opted_in" or "opted_out".');
