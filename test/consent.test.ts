@@ -70,6 +70,8 @@ describe('marketing consent, quiet hours and country rules', () => {
     const m = res.json();
     assert.equal(m.status, 'scheduled');
     assert.equal(m.send_at, '2026-01-06T13:00:00.000Z'); // 08:00 EST
+    const first = (await env.req('GET', `/v1/messages/${m.id}/events`)).json().data[0];
+    assert.deepEqual(first.data, { send_at: '2026-01-06T13:00:00.000Z', held_for: 'quiet_hours', time_zone: 'America/New_York' });
     await settle(5);
     assert.equal((await env.req('GET', `/v1/messages/${m.id}`)).json().status, 'scheduled', 'nothing goes during quiet hours');
     clock.set(Date.parse('2026-01-06T13:00:00Z'));

@@ -37,6 +37,8 @@ export interface PreparedMessage {
   row: MessageRow;
   idempotencyKey: string | null;
   requestHash: string;
+  /** Why a message that asked to go now was scheduled (quiet hours), for its first event. */
+  held?: { reason: 'quiet_hours'; time_zone: string | null };
 }
 
 export type CommitResult = { ok: true; message: MessageView; replayed: boolean } | { ok: false; error: AppError };
@@ -208,7 +210,8 @@ export class MessageService {
       created_at: now,
       updated_at: now,
     };
-    return { row, idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(input)).digest('hex') };
+    const held = rules.heldFor ? { reason: rules.heldFor, time_zone: rules.timeZone } : undefined;
+    return { row, idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(input)).digest('hex'), held };
   }
 
   private async resolveSender(accountId: string, from: unknown): Promise<string | null> {
@@ -282,7 +285,10 @@ export class MessageService {
     for (let i = 0; i < rows.length; i += 100) await tx.insertInto('messages').values(rows.slice(i, i + 100)).execute();
     await recordEvents(
       tx,
-      rows.map((r) => ({ messageId: r.id, status: r.status, at: now, data: r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString() } : { source: 'api' } })),
+      rows.map((r) => {
+        const held = items.find((it) => it.row === r)?.held;
+        return { messageId: r.id, status: r.status, at: now, data: r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString(), ...(held ? { held_for: held.reason, time_zone: held.time_zone } : {}) } : { source: 'api' } };
+      }),
     );
     await appendOutbox(
       tx,
