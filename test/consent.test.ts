@@ -138,6 +138,36 @@ describe('marketing consent, quiet hours and country rules', () => {
   });
 });
 
+describe('channel- and purpose-specific opt-outs', () => {
+  const clock = new ManualClock(Date.parse('2026-01-05T15:00:00Z'));
+  let env: TestEnv;
+  before(async () => {
+    env = await testEnv({ clock });
+  });
+  after(() => env.close());
+
+  test('an opt-out of one channel refuses that channel only, at the API and at claim', async () => {
+    const to = sim(1, '617');
+    const queued = (await env.req('POST', '/v1/messages', { body: { to, body: 'call', channel: 'voice' } })).json();
+    assert.equal(queued.status, 'queued');
+    await env.req('POST', '/v1/consent', { body: { phone: to, status: 'opted_out', channel: 'voice' } });
+    const voice = await env.req('POST', '/v1/messages', { body: { to, body: 'call', channel: 'voice' } });
+    assert.equal(voice.statusCode, 422);
+    assert.equal(voice.json().error.code, 'OPTED_OUT');
+    assert.equal((await env.req('POST', '/v1/messages', { body: { to, body: 'text' } })).statusCode, 202);
+    await env.p.runDue();
+    const after = (await env.req('GET', `/v1/messages/${queued.id}`)).json();
+    assert.equal(after.status, 'canceled');
+    assert.equal(after.error.code, 'CONSENT_WITHDRAWN');
+  });
+
+  test('an opt-out of transactional messages refuses them', async () => {
+    const to = sim(2, '617');
+    await env.req('POST', '/v1/consent', { body: { phone: to, status: 'opted_out', purpose: 'transactional' } });
+    assert.equal((await env.req('POST', '/v1/messages', { body: { to, body: 'receipt' } })).json().error.code, 'OPTED_OUT');
+  });
+});
+
 describe('time zones from numbers', () => {
   test('NANP area codes, other countries, and the window arithmetic across DST', () => {
     assert.equal(zoneForNumber('+12125550100'), 'America/New_York');

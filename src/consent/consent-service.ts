@@ -23,6 +23,8 @@ export interface ConsentInput {
   evidence: Record<string, unknown>;
 }
 
+export type ClaimVerdict = { action: 'cancel'; reason: string } | { action: 'hold'; until: number };
+
 export interface ConsentRecordView {
   id: number;
   phone: string;
@@ -125,17 +127,47 @@ export class ConsentService {
   }
 
   /**
-   * Checks made again when the dispatcher claims a message, because consent and the clock move
-   * after acceptance: a marketing message whose consent was withdrawn is canceled; one that
-   * would now land in quiet hours (a retry, a backlog) waits for the window to open.
+   * Checks made again when the dispatcher claims messages, because consent and the clock move
+   * after acceptance (the blanket suppression is the dispatcher's own check): a message whose
+   * purpose or channel was opted out of since, or a marketing message whose consent is gone, is
+   * canceled; a marketing message that would now land in quiet hours (a retry, a backlog) waits.
+   * One query per account finds the few numbers with purpose- or channel-specific records; only
+   * those, and marketing messages, are looked at one by one. Rows not in the answer may go.
    */
-  async atClaim(db: Executor, row: { account_id: string; mode: string; to_addr: string; channel: string; purpose: string }, now: number): Promise<{ action: 'send' } | { action: 'cancel'; reason: string } | { action: 'hold'; until: number }> {
-    if (row.purpose !== 'marketing') return { action: 'send' };
-    const state = await this.currentStatus(db, row.account_id, row.mode, row.to_addr, 'marketing', row.channel);
-    if (state !== 'opted_in') return { action: 'cancel', reason: state === 'opted_out' ? 'marketing_opt_out' : 'marketing_consent_missing' };
-    const rules = await this.outboundRules(db, { accountId: row.account_id, mode: row.mode, to: row.to_addr, purpose: row.purpose, at: now }).catch(() => null);
-    if (rules && rules.sendAt > now) return { action: 'hold', until: rules.sendAt };
-    return { action: 'send' };
+  async claimVerdicts(db: Executor, rows: Array<{ id: string; account_id: string; mode: string; to_addr: string; channel: string; purpose: string }>, now: number): Promise<Map<string, ClaimVerdict>> {
+    const out = new Map<string, ClaimVerdict>();
+    const groups = new Map<string, typeof rows>();
+    for (const r of rows) {
+      const k = `${r.account_id}\u0000${r.mode}`;
+      groups.set(k, [...(groups.get(k) ?? []), r]);
+    }
+    for (const group of groups.values()) {
+      const { account_id: accountId, mode } = group[0];
+      const specific = await db
+        .selectFrom('consent_records')
+        .select('phone')
+        .distinct()
+        .where('account_id', '=', accountId)
+        .where('mode', '=', mode)
+        .where('phone', 'in', [...new Set(group.map((r) => r.to_addr))])
+        .where((eb) => eb.or([eb('purpose', '!=', 'all'), eb('channel', '!=', 'all')]))
+        .execute();
+      const withRecords = new Set(specific.map((r) => r.phone));
+      for (const row of group) {
+        if (row.purpose !== 'marketing' && !withRecords.has(row.to_addr)) continue;
+        const state = await this.currentStatus(db, accountId, mode, row.to_addr, row.purpose, row.channel);
+        let verdict: ClaimVerdict | null = null;
+        if (state === 'opted_out') verdict = { action: 'cancel', reason: `${row.purpose}_opt_out` };
+        else if (row.purpose === 'marketing' && state !== 'opted_in') verdict = { action: 'cancel', reason: 'marketing_consent_missing' };
+        if (verdict && (await this.isOptOutConfirmation(db, row.id))) verdict = null;
+        if (!verdict && row.purpose === 'marketing') {
+          const rules = await this.outboundRules(db, { accountId, mode, to: row.to_addr, purpose: row.purpose, at: now }).catch(() => null);
+          if (rules && rules.sendAt > now) verdict = { action: 'hold', until: rules.sendAt };
+        }
+        if (verdict) out.set(row.id, verdict);
+      }
+    }
+    return out;
   }
 
   /** The opt-out confirmation is the one message that may reach a suppressed number. */

@@ -161,6 +161,8 @@ export class Dispatcher {
           suppressed.set(k, await this.consent.suppressedAmong(tx, row.account_id, row.mode, phones));
         }
       }
+      // Purpose- and channel-specific opt-outs, marketing consent and quiet hours, checked again.
+      const verdicts = await this.consent.claimVerdicts(tx, rows, now);
       for (let row of rows) {
         if (suppressed.get(`${row.account_id}\u0000${row.mode}`)!.has(row.to_addr) && !(await this.consent.isOptOutConfirmation(tx, row.id))) {
           await this.statuses.transition(tx, row, 'canceled', {
@@ -174,22 +176,21 @@ export class Dispatcher {
           await this.statuses.transition(tx, row, 'expired', { at: now, data: { reason: 'validity_period_passed' }, patch: { next_attempt_at: null } });
           continue;
         }
-        // Marketing consent withdrawn since acceptance, or quiet hours reached: cancel or wait.
-        const verdict = await this.consent.atClaim(tx, row, now);
-        if (verdict.action === 'cancel') {
+        const verdict = verdicts.get(row.id);
+        if (verdict?.action === 'cancel') {
           await this.statuses.transition(tx, row, 'canceled', {
             at: now,
             data: { reason: verdict.reason },
-            patch: { next_attempt_at: null, error_class: 'OPTED_OUT', error_code: 'CONSENT_WITHDRAWN', error_message: 'The recipient has no marketing consent any more.' },
+            patch: { next_attempt_at: null, error_class: 'OPTED_OUT', error_code: 'CONSENT_WITHDRAWN', error_message: `The recipient withdrew consent before the message was sent (${verdict.reason}).` },
           });
           continue;
         }
-        if (verdict.action === 'hold') {
+        if (verdict?.action === 'hold') {
           const extended = row.expires_at === null ? null : Math.max(row.expires_at, verdict.until + (row.expires_at - now));
           await tx.updateTable('messages').set({ next_attempt_at: verdict.until, expires_at: extended, updated_at: now }).where('id', '=', row.id).execute();
           continue;
         }
-        const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose });
+        const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose }, tx);
         const usable = candidates.find((id) => this.connectors.circuitOpenUntil(id) === null);
         if (!usable) {
           if (candidates.length === 0) {

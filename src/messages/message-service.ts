@@ -167,6 +167,9 @@ export class MessageService {
       throw new AppError('INVALID_NUMBER', `${to} was reported not in service by the carrier; it is suppressed for this account.`, { field: 'to', value: to, suppressed: true });
     }
     if (suppressed) throw new AppError('OPTED_OUT', `${to} has opted out of messages from this account; nothing was sent.`, { to, source: suppressed.source });
+    if (purpose !== 'marketing' && (await this.consent.currentStatus(db, principal.accountId, principal.mode, to, purpose, channel)) === 'opted_out') {
+      throw new AppError('OPTED_OUT', `${to} has opted out of ${purpose} ${channel} messages from this account; nothing was sent.`, { to, purpose, channel });
+    }
     if (purpose === 'marketing') {
       const state = await this.consent.currentStatus(db, principal.accountId, principal.mode, to, 'marketing', channel);
       if (state === 'opted_out') throw new AppError('OPTED_OUT', `${to} has opted out of marketing ${channel}; nothing was sent.`, { to, purpose });
@@ -310,7 +313,7 @@ export class MessageService {
    */
   async acceptInternal(tx: Tx, m: { accountId: string; mode: string; to: string; from: string | null; body: string; metadata?: Record<string, string> }): Promise<MessageRow | null> {
     const now = this.clock.now();
-    const routes = await this.router.candidates({ accountId: m.accountId, mode: m.mode, channel: 'sms', to: m.to, purpose: 'transactional' });
+    const routes = await this.router.candidates({ accountId: m.accountId, mode: m.mode, channel: 'sms', to: m.to, purpose: 'transactional' }, tx);
     if (routes.length === 0) return null;
     const info = analyseText(m.body);
     const row: MessageRow = {
