@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { csvCell } from '../src/consent/consent-service.ts';
 import { testEnv, type TestEnv } from './helpers.ts';
@@ -92,6 +93,29 @@ describe('contacts', () => {
     const listed = (await env.req('GET', '/v1/contacts/imports')).json().data;
     assert.equal(listed[0].id, r.id);
     assert.equal((await env.req('GET', `/v1/contacts/imports/${r.id}`)).json().created, 2998);
+  });
+
+  test('a running import shows its progress', async () => {
+    const input = new PassThrough();
+    const head = ['phone,name'];
+    for (let i = 0; i < 2500; i++) head.push(`+1617${String(3000000 + i)},P${i}`);
+    const size = Buffer.byteLength(`${head.join('\n')}\n`) * 2;
+    const seen: number[] = [];
+    const running = env.p.contactImports.run({ accountId: env.accountId, mode: 'test' }, input, { bytesTotal: size, onProgress: (pr) => seen.push(pr.rows) });
+    input.write(`${head.join('\n')}\n`);
+    let mid: Record<string, any> | undefined;
+    for (let i = 0; i < 200 && !(mid && mid.rows_processed >= 2000); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      mid = (await env.req('GET', '/v1/contacts/imports')).json().data[0];
+    }
+    assert.equal(mid?.status, 'running');
+    assert.equal(mid?.rows_processed, 2000);
+    assert.ok(mid!.progress > 0 && mid!.progress < 100, String(mid?.progress));
+    input.end('+16175559999,Last\n');
+    const done = await running;
+    assert.equal(done.status, 'completed');
+    assert.equal(done.created, 2501);
+    assert.deepEqual(seen, [1000, 2000, 2501]);
   });
 
   test('imports refuse a file without a phone column, and accept a multipart file', async () => {
