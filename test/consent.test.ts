@@ -84,6 +84,24 @@ describe('marketing consent, quiet hours and country rules', () => {
     clock.set(Date.parse('2026-01-05T15:00:00Z'));
   });
 
+  test('a marketing message still waiting when quiet hours begin (a backlog) is held at claim, not sent', async () => {
+    const to = sim(9, '202');
+    await consent(to, { status: 'opted_in', purpose: 'marketing' });
+    clock.set(Date.parse('2026-01-07T01:59:00Z')); // 20:59 EST: inside the window
+    const m = (await send({ to, purpose: 'marketing' })).json();
+    assert.equal(m.status, 'queued');
+    clock.set(Date.parse('2026-01-07T02:30:00Z')); // 21:30 EST: the worker only gets to it now
+    await settle(3);
+    const held = await env.p.storage.db.selectFrom('messages').select(['status', 'next_attempt_at', 'expires_at']).where('id', '=', m.id).executeTakeFirstOrThrow();
+    assert.equal(held.status, 'queued');
+    assert.equal(held.next_attempt_at, Date.parse('2026-01-07T13:00:00Z'));
+    assert.ok(held.expires_at! > Date.parse('2026-01-07T13:00:00Z'), 'the hold does not eat the validity');
+    clock.set(Date.parse('2026-01-07T13:00:00Z'));
+    await settle(5);
+    assert.equal((await env.req('GET', `/v1/messages/${m.id}`)).json().status, 'delivered');
+    clock.set(Date.parse('2026-01-05T15:00:00Z'));
+  });
+
   test("the contact's own time zone wins over the number's", async () => {
     const to = sim(6, '202');
     await consent(to, { status: 'opted_in', purpose: 'marketing' });

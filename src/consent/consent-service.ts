@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts';
 import { AppError, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
 import type { Executor, Storage, Tx } from '../storage/database.ts';
-import { readMessagingSettings } from './messaging-settings.ts';
+import { readMessagingSettings, type MessagingSettings } from './messaging-settings.ts';
 import { countryOf, nextAllowed, zoneForNumber } from './time-zones.ts';
 
 export type ConsentStatus = 'opted_in' | 'opted_out';
@@ -103,8 +103,12 @@ export class ConsentService {
    * (a blocked one is FILTERED) and, for marketing, quiet hours in the recipient's local time.
    * Returns when the message may go: `at` itself, or the next opening of the allowed window.
    */
-  async outboundRules(db: Executor, m: { accountId: string; mode: string; to: string; purpose: string; at: number }): Promise<{ sendAt: number; heldFor: 'quiet_hours' | null; timeZone: string | null }> {
-    const settings = await readMessagingSettings(db, m.accountId);
+  async outboundRules(
+    db: Executor,
+    m: { accountId: string; mode: string; to: string; purpose: string; at: number },
+    known?: MessagingSettings,
+  ): Promise<{ sendAt: number; heldFor: 'quiet_hours' | null; timeZone: string | null }> {
+    const settings = known ?? (await readMessagingSettings(db, m.accountId));
     const country = countryOf(m.to);
     const { allow, block } = settings.countries;
     if (block.length || allow.length) {
@@ -153,6 +157,7 @@ export class ConsentService {
         .where((eb) => eb.or([eb('purpose', '!=', 'all'), eb('channel', '!=', 'all')]))
         .execute();
       const withRecords = new Set(specific.map((r) => r.phone));
+      let settings: MessagingSettings | undefined;
       for (const row of group) {
         if (row.purpose !== 'marketing' && !withRecords.has(row.to_addr)) continue;
         const state = await this.currentStatus(db, accountId, mode, row.to_addr, row.purpose, row.channel);
@@ -161,7 +166,8 @@ export class ConsentService {
         else if (row.purpose === 'marketing' && state !== 'opted_in') verdict = { action: 'cancel', reason: 'marketing_consent_missing' };
         if (verdict && (await this.isOptOutConfirmation(db, row.id))) verdict = null;
         if (!verdict && row.purpose === 'marketing') {
-          const rules = await this.outboundRules(db, { accountId, mode, to: row.to_addr, purpose: row.purpose, at: now }).catch(() => null);
+          settings ??= await readMessagingSettings(db, accountId);
+          const rules = await this.outboundRules(db, { accountId, mode, to: row.to_addr, purpose: row.purpose, at: now }, settings).catch(() => null);
           if (rules && rules.sendAt > now) verdict = { action: 'hold', until: rules.sendAt };
         }
         if (verdict) out.set(row.id, verdict);
