@@ -10,9 +10,12 @@ import { ConnectorManager } from './connectors/connector-manager.ts';
 import { ConnectorService } from './connectors/connector-service.ts';
 import type { ConnectorSink } from './connectors/connector.ts';
 import { ConsentService } from './consent/consent-service.ts';
+import { ContactImporter } from './contacts/contact-import.ts';
+import { ContactService } from './contacts/contact-service.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { ReceiptService } from './dispatch/receipt-service.ts';
 import { Throttle } from './dispatch/throttle.ts';
+import { InboxService } from './inbox/inbox-service.ts';
 import { newId } from './ids.ts';
 import { createLogger } from './logger.ts';
 import { MessageService, IDEMPOTENCY_TTL_MS } from './messages/message-service.ts';
@@ -43,6 +46,9 @@ export interface Platform {
   accounts: AccountService;
   credentials: CredentialService;
   consent: ConsentService;
+  contacts: ContactService;
+  contactImports: ContactImporter;
+  inbox: InboxService;
   review: ReviewService;
   router: Router;
   statuses: StatusMachine;
@@ -88,6 +94,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     }
   });
   const consent = new ConsentService(storage, clock);
+  const contacts = new ContactService(storage, clock);
+  const contactImports = new ContactImporter(storage, clock, consent);
   const review = new ReviewService(storage, clock);
   const router = new Router(storage);
   const credentials = new CredentialService(storage, clock, config.SWITCHBOARD_OAUTH_TOKEN_TTL_S);
@@ -99,12 +107,14 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     router,
     statuses,
   );
-  const receipts = new ReceiptService(storage, clock, statuses, consent, review, log);
+  const inbox = new InboxService(clock, consent, contacts, messages, log);
+  const receipts = new ReceiptService(storage, clock, statuses, consent, review, log, inbox);
   const sink: ConnectorSink = {
     receipt: (connectorId, r) => receipts.receipt(connectorId, r),
     inbound: async (connectorId, m) => {
       const row = await receipts.inbound(connectorId, m);
       if (row) metrics.received.inc();
+      dispatcher.wake(); // a keyword reply may be waiting
     },
   };
   const connectors = new ConnectorManager(storage, clock, {
@@ -143,6 +153,9 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     accounts,
     credentials,
     consent,
+    contacts,
+    contactImports,
+    inbox,
     review,
     router,
     statuses,

@@ -12,6 +12,7 @@ import { createLogger } from '../logger.ts';
 import { FINAL_STATUSES } from '../messages/status-machine.ts';
 import { createPlatform, type Platform } from '../platform.ts';
 import { sleep } from '../clock.ts';
+import { registerContactCommands } from '../contacts/contact-cli.ts';
 
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 
@@ -200,6 +201,7 @@ export function buildCli(): Command {
       }
     });
 
+  registerContactCommands(program, { withPlatform, accountOf, out });
   return program;
 }
 

@@ -6,7 +6,8 @@ import { principalOf } from '../http/auth.ts';
 import { errorResponses } from '../http/schemas.ts';
 import { normaliseNumber } from '../messages/phone.ts';
 import type { Platform } from '../platform.ts';
-import { CONSENT_SOURCES, parseConsentStatus } from './consent-service.ts';
+import { CONSENT_SOURCES, exportConsentCsv, parseConsentStatus } from './consent-service.ts';
+import { Readable } from 'node:stream';
 
 const Record_ = Type.Object({
   id: Type.Integer(),
@@ -30,10 +31,22 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
         body: Type.Object({
           phone: Type.String(),
           status: Type.String({ enum: ['opted_in', 'opted_out'] }),
-          purpose: Type.Optional(Type.String({ maxLength: 64, description: 'transactional, marketing, a named list, or all (default)' })),
+          purpose: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', description: 'transactional, marketing, a named list, or all (default)' })),
           channel: Type.Optional(Type.String({ enum: ['sms', 'mms', 'voice', 'rvm', 'all'] })),
           source: Type.Optional(Type.String({ enum: [...CONSENT_SOURCES] })),
-          evidence: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          evidence: Type.Optional(
+            Type.Object(
+              {
+                disclosure: Type.Optional(Type.String({ maxLength: 2000, description: 'The text of the disclosure the person agreed to.' })),
+                ip: Type.Optional(Type.String({ maxLength: 64, description: "The person's IP address (a web form's visitor, not the API caller)." })),
+                user_agent: Type.Optional(Type.String({ maxLength: 1000 })),
+                form_url: Type.Optional(Type.String({ maxLength: 2000 })),
+                message_id: Type.Optional(Type.String({ maxLength: 100, description: 'The inbound message that carried the consent.' })),
+                collected_at: Type.Optional(Type.String({ maxLength: 64, description: 'When it was given, if earlier than this record.' })),
+              },
+              { additionalProperties: true },
+            ),
+          ),
         }),
         response: { 201: Type.Object({ id: Type.Integer(), history: Type.Array(Record_) }), ...errorResponses(400, 401, 403, 422) },
       },
@@ -53,7 +66,9 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
           purpose: b.purpose ?? 'all',
           channel: b.channel ?? 'all',
           source: b.source ?? 'api',
-          evidence: { ...evidence, recorded_by: pr.credentialId, ip: req.ip, user_agent: req.headers['user-agent'] ?? null },
+          // The caller's own address is kept apart: a web form's backend records the visitor's IP
+          // and user agent in `evidence`, and those must not be overwritten by the server's.
+          evidence: { ...evidence, recorded_by: pr.credentialId, api_ip: req.ip, api_user_agent: req.headers['user-agent'] ?? null },
         }),
       );
       return reply.status(201).send({ id, history: await p.consent.history(pr.accountId, pr.mode, phone) });
@@ -75,6 +90,32 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
       const pr = principalOf(req);
       const phone = normaliseNumber((req.query as { phone: string }).phone, 'phone').e164;
       return { phone, suppressed: await p.consent.isSuppressed(p.storage.db, pr.accountId, pr.mode, phone), data: await p.consent.history(pr.accountId, pr.mode, phone) };
+    },
+  );
+
+  app.get(
+    '/v1/consent/export',
+    {
+      config: { scope: 'audit:read' },
+      schema: {
+        tags: ['consent'],
+        summary: 'The consent ledger as CSV for an auditor, oldest first, with its evidence',
+        querystring: Type.Object({ phone: Type.Optional(Type.String()), since: Type.Optional(Type.String({ format: 'date-time' })), until: Type.Optional(Type.String({ format: 'date-time' })) }),
+        produces: ['text/csv'],
+        response: { 200: Type.String({ description: 'id,created_at,phone,status,purpose,channel,source,disclosure,ip,user_agent,form_url,message_id,evidence' }), ...errorResponses(400, 401, 403, 422) },
+      },
+    },
+    async (req, reply) => {
+      const pr = principalOf(req);
+      const q = req.query as { phone?: string; since?: string; until?: string };
+      const filter = {
+        phone: q.phone === undefined ? undefined : normaliseNumber(q.phone, 'phone').e164,
+        since: q.since === undefined ? undefined : Date.parse(q.since),
+        until: q.until === undefined ? undefined : Date.parse(q.until),
+      };
+      reply.header('content-type', 'text/csv; charset=utf-8');
+      reply.header('content-disposition', `attachment; filename="consent-${pr.mode}-${new Date(p.clock.now()).toISOString().slice(0, 10)}.csv"`);
+      return reply.send(Readable.from(exportConsentCsv(p.storage.db, pr.accountId, pr.mode, filter)));
     },
   );
 }

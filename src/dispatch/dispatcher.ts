@@ -180,9 +180,11 @@ export class Dispatcher {
           suppressed.set(k, await this.consent.suppressedAmong(tx, row.account_id, row.mode, phones));
         }
       }
+      // Purpose- and channel-specific opt-outs, marketing consent and quiet hours, checked again.
+      const verdicts = await this.consent.claimVerdicts(tx, rows, now);
       for (const selected of rows) {
         let row: MessageRow = selected;
-        if (suppressed.get(`${row.account_id}\u0000${row.mode}`)!.has(row.to_addr)) {
+        if (suppressed.get(`${row.account_id}\u0000${row.mode}`)!.has(row.to_addr) && !(await this.consent.isOptOutConfirmation(tx, row.id))) {
           await this.statuses.transition(tx, row, 'canceled', {
             at: now,
             data: { reason: 'suppressed_before_send' },
@@ -192,6 +194,20 @@ export class Dispatcher {
         }
         if (row.expires_at !== null && row.expires_at <= now) {
           await this.statuses.transition(tx, row, 'expired', { at: now, data: { reason: 'validity_period_passed' }, patch: { next_attempt_at: null } });
+          continue;
+        }
+        const verdict = verdicts.get(row.id);
+        if (verdict?.action === 'cancel') {
+          await this.statuses.transition(tx, row, 'canceled', {
+            at: now,
+            data: { reason: verdict.reason },
+            patch: { next_attempt_at: null, error_class: 'OPTED_OUT', error_code: 'CONSENT_WITHDRAWN', error_message: `The recipient withdrew consent before the message was sent (${verdict.reason}).` },
+          });
+          continue;
+        }
+        if (verdict?.action === 'hold') {
+          const extended = row.expires_at === null ? null : Math.max(row.expires_at, verdict.until + (row.expires_at - now));
+          await tx.updateTable('messages').set({ next_attempt_at: verdict.until, expires_at: extended, updated_at: now }).where('id', '=', row.id).execute();
           continue;
         }
         const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose }, tx);

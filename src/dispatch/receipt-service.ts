@@ -10,7 +10,7 @@ import type { InboundMessage, Receipt } from '../connectors/connector.ts';
 import type { ConsentService } from '../consent/consent-service.ts';
 import type { ErrorClass } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { MessageRow } from '../messages/message-view.ts';
+import { toMessageView, type MessageRow } from '../messages/message-view.ts';
 import { parseNumber } from '../messages/phone.ts';
 import { recordEvents, ConcurrentChangeError, type StatusMachine } from '../messages/status-machine.ts';
 import { appendOutbox } from '../events/outbox.ts';
@@ -20,18 +20,22 @@ import type { Storage, Tx } from '../storage/database.ts';
 import { analyseText } from '../messages/encoding.ts';
 import type { Logger } from 'pino';
 
-export const OPT_OUT_KEYWORDS = ['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE'];
-export const OPT_IN_KEYWORDS = ['START', 'UNSTOP', 'YES'];
+export { OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keywordOf } from '../consent/messaging-settings.ts';
+
+/**
+ * What the inbox does with an inbound message inside the transaction that stores it
+ * (inbox/inbox-service.ts): link the contact and conversation, then act on keywords.
+ */
+export interface InboundHandler {
+  link(tx: Tx, row: MessageRow): Promise<{ contact: unknown; conversation_id: string } | null>;
+  handleKeywords(tx: Tx, row: MessageRow): Promise<void>;
+}
 const MAX_INBOUND_CHARS = 1600;
 
 /** Inbound text is stored as plain text only: control characters out, length capped. */
 export function sanitiseInbound(body: string): string {
   // eslint-disable-next-line no-control-regex
   return body.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069]/g, '').slice(0, MAX_INBOUND_CHARS);
-}
-
-export function keywordOf(body: string): string {
-  return body.replace(/\s+/g, '').toUpperCase();
 }
 
 export class ReceiptService {
@@ -42,6 +46,7 @@ export class ReceiptService {
     private consent: ConsentService,
     private review: ReviewService,
     private log: Logger,
+    private inbox: InboundHandler,
   ) {}
 
   async receipt(connectorId: string, r: Receipt): Promise<void> {
@@ -211,24 +216,10 @@ export class ReceiptService {
       }
       await tx.insertInto('messages').values(row).execute();
       await recordEvents(tx, [{ messageId: row.id, status: 'received', at: now, data: { raw: m.raw ?? null } }]);
-      await appendOutbox(tx, [messageEvent(row, 'message.received', now)]);
-      const keyword = keywordOf(body);
-      if (OPT_OUT_KEYWORDS.includes(keyword) || OPT_IN_KEYWORDS.includes(keyword)) {
-        const optOut = OPT_OUT_KEYWORDS.includes(keyword);
-        const suppressed = await this.consent.isSuppressed(tx, accountId, mode, from);
-        if (optOut !== suppressed) {
-          await this.consent.record(tx, {
-            accountId,
-            mode,
-            phone: from,
-            status: optOut ? 'opted_out' : 'opted_in',
-            purpose: 'all',
-            channel: 'all',
-            source: 'keyword',
-            evidence: { keyword, message_id: row.id, body, to },
-          });
-        }
-      }
+      // The event carries the contact (with its owner) so receivers can route replies by owner.
+      const link = await this.inbox.link(tx, row);
+      await appendOutbox(tx, [{ ...messageEvent(row, 'message.received', now), data: { ...toMessageView(row), contact: link?.contact ?? null, conversation_id: link?.conversation_id ?? null } }]);
+      await this.inbox.handleKeywords(tx, row);
       return row;
     });
   }

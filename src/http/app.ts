@@ -11,6 +11,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { authRoutes } from '../auth/auth-routes.ts';
 import { connectorRoutes } from '../connectors/connector-routes.ts';
 import { consentRoutes } from '../consent/consent-routes.ts';
+import { contactRoutes } from '../contacts/contact-routes.ts';
+import { conversationRoutes } from '../inbox/conversation-routes.ts';
+import { settingsRoutes } from '../consent/settings-routes.ts';
 import { simulatorRoutes } from '../connectors/simulator/simulator-routes.ts';
 import { randomToken } from '../ids.ts';
 import { messageRoutes } from '../messages/message-routes.ts';
@@ -81,6 +84,9 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   messageRoutes(app, p);
   reviewRoutes(app, p);
   consentRoutes(app, p);
+  settingsRoutes(app, p);
+  contactRoutes(app, p);
+  conversationRoutes(app, p);
   simulatorRoutes(app, p);
   connectorRoutes(app, p);
   return app;

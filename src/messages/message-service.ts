@@ -37,6 +37,8 @@ export interface PreparedMessage {
   row: MessageRow;
   idempotencyKey: string | null;
   requestHash: string;
+  /** Why a message that asked to go now was scheduled (quiet hours), for its first event. */
+  held?: { reason: 'quiet_hours'; time_zone: string | null };
 }
 
 export type CommitResult = { ok: true; message: MessageView; replayed: boolean } | { ok: false; error: AppError };
@@ -165,11 +167,17 @@ export class MessageService {
       throw new AppError('INVALID_NUMBER', `${to} was reported not in service by the carrier; it is suppressed for this account.`, { field: 'to', value: to, suppressed: true });
     }
     if (suppressed) throw new AppError('OPTED_OUT', `${to} has opted out of messages from this account; nothing was sent.`, { to, source: suppressed.source });
+    if (purpose !== 'marketing' && (await this.consent.currentStatus(db, principal.accountId, principal.mode, to, purpose, channel)) === 'opted_out') {
+      throw new AppError('OPTED_OUT', `${to} has opted out of ${purpose} ${channel} messages from this account; nothing was sent.`, { to, purpose, channel });
+    }
     if (purpose === 'marketing') {
       const state = await this.consent.currentStatus(db, principal.accountId, principal.mode, to, 'marketing', channel);
       if (state === 'opted_out') throw new AppError('OPTED_OUT', `${to} has opted out of marketing ${channel}; nothing was sent.`, { to, purpose });
       if (state !== 'opted_in') throw new AppError('CONSENT_REQUIRED', `A marketing message needs an opted_in marketing consent record for ${to}.`, { to, purpose });
     }
+    // Country rules, and quiet hours for marketing: a message that would land in them is held.
+    const rules = await this.consent.outboundRules(db, { accountId: principal.accountId, mode: principal.mode, to, purpose, at: sendAt ?? now });
+    if (rules.heldFor) sendAt = rules.sendAt;
     const routes = await this.router.candidates({ accountId: principal.accountId, mode: principal.mode, channel, to, purpose });
     if (routes.length === 0) throw new AppError('FILTERED', `No route carries ${channel} to ${to} for this account.`, { to, channel, reason: 'no_route' });
 
@@ -205,7 +213,8 @@ export class MessageService {
       created_at: now,
       updated_at: now,
     };
-    return { row, idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(input)).digest('hex') };
+    const held = rules.heldFor ? { reason: rules.heldFor, time_zone: rules.timeZone } : undefined;
+    return { row, idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(input)).digest('hex'), held };
   }
 
   private async resolveSender(accountId: string, from: unknown): Promise<string | null> {
@@ -345,15 +354,20 @@ export class MessageService {
     const rows = items.map((i) => i.row);
     // Chunked so that a large group stays under SQLite's bound-parameter limit.
     for (let i = 0; i < rows.length; i += 100) await tx.insertInto('messages').values(rows.slice(i, i + 100)).execute();
-    for (let i = 0; i < rows.length; i += 500) {
-      const chunk = rows.slice(i, i + 500);
+    for (let i = 0; i < items.length; i += 500) {
+      const chunk = items.slice(i, i + 500);
       await recordEvents(
         tx,
-        chunk.map((r) => ({ messageId: r.id, status: r.status, at: now, data: r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString() } : { source: 'api' } })),
+        chunk.map(({ row: r, held }) => ({
+          messageId: r.id,
+          status: r.status,
+          at: now,
+          data: r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString(), ...(held ? { held_for: held.reason, time_zone: held.time_zone } : {}) } : { source: 'api' },
+        })),
       );
       await appendOutbox(
         tx,
-        chunk.filter((r) => r.status === 'queued').map((r) => messageEvent(r, 'message.queued', now)),
+        chunk.filter(({ row }) => row.status === 'queued').map(({ row }) => messageEvent(row, 'message.queued', now)),
       );
     }
     const keyed = items.filter((it) => it.idempotencyKey);
@@ -363,6 +377,51 @@ export class MessageService {
         .values(keyed.slice(i, i + 100).map((it) => ({ account_id: it.row.account_id, mode: it.row.mode, key: it.idempotencyKey!, request_hash: it.requestHash, message_id: it.row.id, created_at: now })))
         .execute();
     }
+  }
+
+  /**
+   * A message the platform sends by itself (a keyword reply), accepted inside the caller's
+   * transaction so it commits with what caused it. It skips the API's consent checks on purpose:
+   * the caller decides who may get it (see inbox-service.ts). Returns null when no route carries it.
+   */
+  async acceptInternal(tx: Tx, m: { accountId: string; mode: string; to: string; from: string | null; body: string; metadata?: Record<string, string> }): Promise<MessageRow | null> {
+    const now = this.clock.now();
+    const routes = await this.router.candidates({ accountId: m.accountId, mode: m.mode, channel: 'sms', to: m.to, purpose: 'transactional' }, tx);
+    if (routes.length === 0) return null;
+    const info = analyseText(m.body);
+    const row: MessageRow = {
+      id: newId('msg', now),
+      account_id: m.accountId,
+      mode: m.mode,
+      direction: 'outbound',
+      channel: 'sms',
+      to_addr: m.to,
+      from_addr: m.from,
+      body: m.body,
+      media_urls: null,
+      status: 'queued',
+      segments: info.segments,
+      encoding: info.encoding,
+      purpose: 'transactional',
+      provider_message_id: null,
+      connector_id: null,
+      error_class: null,
+      error_code: null,
+      error_message: null,
+      provider_code: null,
+      metadata: JSON.stringify(m.metadata ?? {}),
+      status_callback: null,
+      send_at: null,
+      expires_at: now + this.settings.defaultValiditySeconds * 1000,
+      next_attempt_at: now,
+      attempts: 0,
+      lease_owner: null,
+      lease_expires_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.insertAccepted(tx, [{ row, idempotencyKey: null, requestHash: '' }], now);
+    return row;
   }
 
   async send(principal: Principal, input: unknown, idempotencyKey: string | null = null): Promise<{ message: MessageView; replayed: boolean }> {

@@ -202,6 +202,59 @@ export interface ThrottleStateTable {
   tat: number;
 }
 
+export interface ContactsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  phone: string;
+  name: string | null;
+  time_zone: string | null;
+  owner: string | null;
+  tags: string;
+  custom_fields: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ConversationsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  contact_id: string;
+  contact_phone: string;
+  number: string;
+  last_message_id: string | null;
+  last_message_at: number;
+  last_direction: string | null;
+  created_at: number;
+}
+
+export interface ContactImportsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  status: string;
+  filename: string | null;
+  bytes_total: number | null;
+  bytes_read: number;
+  rows_processed: number;
+  created: number;
+  updated: number;
+  failed: number;
+  errors: string;
+  started_at: number;
+  finished_at: number | null;
+}
+
+export interface KeywordRepliesTable {
+  message_id: string;
+  account_id: string;
+  mode: string;
+  inbound_message_id: string;
+  kind: string;
+  created_at: number;
+}
+
 export interface DB {
   throttle_state: ThrottleStateTable;
   accounts: AccountsTable;
@@ -220,4 +273,8 @@ export interface DB {
   review_items: ReviewItemsTable;
   pending_receipts: PendingReceiptsTable;
   simulator_messages: SimulatorMessagesTable;
+  contacts: ContactsTable;
+  conversations: ConversationsTable;
+  contact_imports: ContactImportsTable;
+  keyword_replies: KeywordRepliesTable;
 }

@@ -131,7 +131,19 @@ export class SimulatorConnector implements Connector {
       receipt.raw = { ...(receipt.raw as object), outcome: receipt.status === 'delivered' ? (m.channel === 'voice' ? 'answered' : 'voicemail_dropped') : 'failed' };
     }
     const receiptDue = receipt ? acceptedAt + this.receiptDelay : null;
-    const reply = yy !== null ? REPLIES[yy] : undefined;
+    let reply = yy !== null ? REPLIES[yy] : undefined;
+    // A handset answers once: it does not text STOP again to the confirmation of its STOP.
+    if (reply) {
+      const answered = await db
+        .selectFrom('simulator_messages')
+        .select('reference')
+        .where('connector_id', '=', this.id)
+        .where('to_addr', '=', m.to)
+        .where('from_addr', m.from === null ? 'is' : '=', m.from)
+        .where('reply_body', 'is not', null)
+        .executeTakeFirst();
+      if (answered) reply = undefined;
+    }
     await db
       .updateTable('simulator_messages')
       .set({

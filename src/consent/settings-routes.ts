@@ -1,0 +1,57 @@
+// /v1/settings/messaging: an account's keyword texts, custom keywords, quiet hours and country
+// rules (scope admin: these decide what the account may send).
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { principalOf } from '../http/auth.ts';
+import { errorResponses } from '../http/schemas.ts';
+import type { Platform } from '../platform.ts';
+import { applyPatch, readMessagingSettings, writeMessagingSettings } from './messaging-settings.ts';
+
+const HhMm = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
+const Settings = Type.Object({
+  keywords: Type.Object({
+    opt_out_reply: Type.String({ description: 'The one confirmation after STOP and its synonyms. {account} is the account name.' }),
+    opt_in_reply: Type.String({ description: 'The reply to START, UNSTOP, YES.' }),
+    help_reply: Type.String({ description: 'The reply to HELP and INFO.' }),
+    custom: Type.Array(Type.Object({ keyword: Type.String({ examples: ['JOIN VIP'] }), list: Type.String({ examples: ['vip'] }), reply: Type.String() })),
+  }),
+  quiet_hours: Type.Object({
+    enabled: Type.Boolean(),
+    allowed_from: HhMm,
+    allowed_until: HhMm,
+    fallback_time_zone: Type.String(),
+  }),
+  countries: Type.Object({ allow: Type.Array(Type.String()), block: Type.Array(Type.String()) }),
+});
+const PartialSettings = Type.Object(
+  {
+    keywords: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    quiet_hours: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    countries: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  },
+  { additionalProperties: false, description: 'Any subset of the settings; what is left out stays as it is.' },
+);
+
+export function settingsRoutes(app: FastifyInstance, p: Platform): void {
+  app.get(
+    '/v1/settings/messaging',
+    { config: { scope: 'admin' }, schema: { tags: ['settings'], summary: "The account's keyword texts, quiet hours and country rules", response: { 200: Settings, ...errorResponses(401, 403) } } },
+    async (req) => readMessagingSettings(p.storage.db, principalOf(req).accountId),
+  );
+
+  app.patch(
+    '/v1/settings/messaging',
+    {
+      config: { scope: 'admin' },
+      schema: { tags: ['settings'], summary: 'Change some of the messaging settings', body: PartialSettings, response: { 200: Settings, ...errorResponses(400, 401, 403) } },
+    },
+    async (req) => {
+      const accountId = principalOf(req).accountId;
+      return p.storage.db.transaction().execute(async (tx) => {
+        const next = applyPatch(await readMessagingSettings(tx, accountId), req.body);
+        await writeMessagingSettings(tx, accountId, next);
+        return next;
+      });
+    },
+  );
+}

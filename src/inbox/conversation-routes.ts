@@ -1,0 +1,79 @@
+// /v1/conversations (CONTRACT §8): the inbox, and replies from the same number.
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { principalOf } from '../http/auth.ts';
+import { IdParams, MessageSchema, errorResponses } from '../http/schemas.ts';
+import type { Platform } from '../platform.ts';
+import { conversationMessages, getConversation, listConversations, replyInConversation } from './conversation-service.ts';
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+const ConversationSchema = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('conversation'),
+  contact: Type.Object({ id: Type.String(), phone: Type.String(), name: Nullable(Type.String()), owner: Nullable(Type.String()) }),
+  number: Type.String({ description: "The account's number this conversation is on; replies go from it." }),
+  last_message: Type.Union([MessageSchema, Type.Null()]),
+  last_message_at: Type.String({ format: 'date-time' }),
+  last_direction: Nullable(Type.String()),
+  created_at: Type.String({ format: 'date-time' }),
+});
+const Page = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })), cursor: Type.Optional(Type.String()) });
+
+export function conversationRoutes(app: FastifyInstance, p: Platform): void {
+  app.get(
+    '/v1/conversations',
+    {
+      config: { scope: 'messages:read' },
+      schema: {
+        tags: ['inbox'],
+        summary: 'Conversations, most recent activity first',
+        querystring: Type.Object({ ...Page.properties, owner: Type.Optional(Type.String()), number: Type.Optional(Type.String()) }),
+        response: { 200: Type.Object({ data: Type.Array(ConversationSchema), next_cursor: Nullable(Type.String()) }), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (req) => listConversations(p.storage, principalOf(req), req.query as { limit?: number; cursor?: string; owner?: string; number?: string }),
+  );
+
+  app.get(
+    '/v1/conversations/:id',
+    { config: { scope: 'messages:read' }, schema: { tags: ['inbox'], summary: 'Fetch a conversation', params: IdParams, response: { 200: ConversationSchema, ...errorResponses(401, 403, 404) } } },
+    async (req) => getConversation(p.storage, principalOf(req), (req.params as { id: string }).id),
+  );
+
+  app.get(
+    '/v1/conversations/:id/messages',
+    {
+      config: { scope: 'messages:read' },
+      schema: {
+        tags: ['inbox'],
+        summary: "A conversation's messages, both directions, newest first",
+        params: IdParams,
+        querystring: Page,
+        response: { 200: Type.Object({ data: Type.Array(MessageSchema), next_cursor: Nullable(Type.String()) }), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (req) => conversationMessages(p.storage, principalOf(req), (req.params as { id: string }).id, req.query as { limit?: number; cursor?: string }),
+  );
+
+  app.post(
+    '/v1/conversations/:id/messages',
+    {
+      config: { scope: 'messages:send' },
+      schema: {
+        tags: ['inbox'],
+        summary: "Reply in a conversation: to its contact, from the conversation's number",
+        description: 'The fields of POST /v1/messages except to and from. Every consent rule applies (an opted-out contact answers 422 OPTED_OUT).',
+        params: IdParams,
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
+        body: Type.Object({}, { additionalProperties: true }),
+        response: { 202: MessageSchema, ...errorResponses(400, 401, 403, 404, 409, 422) },
+      },
+    },
+    async (req, reply) => {
+      const key = req.headers['idempotency-key'];
+      const { message, replayed } = await replyInConversation(p, principalOf(req), (req.params as { id: string }).id, req.body as Record<string, unknown>, typeof key === 'string' ? key : null);
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      return reply.status(202).send(message);
+    },
+  );
+}
