@@ -128,7 +128,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     workerId: newId('worker'),
     batchSize: 200,
     maxInFlight: 500,
-    leaseMs: 5 * 60_000,
+    leaseMs: 15_000,
     submitTimeoutMs: 30_000,
     retryBaseMs: config.SWITCHBOARD_RETRY_BASE_MS,
     retryMaxMs: config.SWITCHBOARD_RETRY_MAX_MS,

@@ -153,7 +153,8 @@ describe('CLI and server processes', () => {
     }
     await kill('SIGKILL');
     await startServer();
-    const deadline = Date.now() + 20_000;
+    // A killed worker's leases run out after 15 s; then its attempts are resolved.
+    const deadline = Date.now() + 60_000;
     let pending = ids;
     while (pending.length && Date.now() < deadline) {
       const next: string[] = [];

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { csvCell } from '../src/consent/consent-service.ts';
-import { testEnv, type TestEnv } from './helpers.ts';
+import { TEST_DEFAULTS, testEnv, type TestEnv } from './helpers.ts';
 
 describe('contacts', () => {
   let env: TestEnv;
@@ -139,7 +139,7 @@ describe('contacts', () => {
     const file = join(env.dir, 'cli.csv');
     writeFileSync(file, 'phone,name\n+16175550100,Cli One\n+16175550101,Cli Two\nbad,Nobody\n');
     const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'contacts', 'import', file, '--default', '--mode', 'test', '--json'], {
-      env: { ...process.env, DATABASE_URL: env.dbPath, LOG_LEVEL: 'silent' },
+      env: { ...process.env, DATABASE_URL: env.dbPath, LOG_LEVEL: 'silent', SWITCHBOARD_ENCRYPTION_KEY: TEST_DEFAULTS.SWITCHBOARD_ENCRYPTION_KEY },
       encoding: 'utf8',
     });
     assert.equal(res.status, 0, res.stderr);

@@ -44,6 +44,9 @@ export interface DispatcherOptions {
 export class Dispatcher {
   private running = false;
   private inFlight = new Set<Promise<void>>();
+  /** Ids of the messages this worker holds leases on, renewed while their submit runs. */
+  private leased = new Set<string>();
+  private renewTimer: NodeJS.Timeout | null = null;
   private wakeResolve: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
   private woken = false;
@@ -83,10 +86,29 @@ export class Dispatcher {
     if (this.running) return;
     this.running = true;
     this.loopDone = this.loop();
+    // Leases are short so that a dead worker's attempts are found in seconds; a live worker
+    // renews its leases while the connector is still answering (a slow submit is not a crash).
+    this.renewTimer = setInterval(() => void this.renewLeases().catch(() => this.metrics.dispatcherErrors.inc()), Math.max(1000, this.opts.leaseMs / 3));
+    this.renewTimer.unref();
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.leased.size === 0) return;
+    const ids = [...this.leased];
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.storage.db
+        .updateTable('messages')
+        .set({ lease_expires_at: this.clock.now() + this.opts.leaseMs })
+        .where('id', 'in', ids.slice(i, i + 500))
+        .where('status', '=', 'sending')
+        .where('lease_owner', '=', this.opts.workerId)
+        .execute();
+    }
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.slotTimer) clearTimeout(this.slotTimer);
     this.wake();
     await this.loopDone;
@@ -138,7 +160,10 @@ export class Dispatcher {
     if (capacity > 0) {
       const claimed = await this.claim(Math.min(capacity, this.opts.batchSize));
       did += claimed.length;
-      for (const { row, connector } of claimed) this.track(this.submit(row, connector));
+      for (const { row, connector } of claimed) {
+        this.leased.add(row.id);
+        this.track(this.submit(row, connector).finally(() => this.leased.delete(row.id)));
+      }
     }
     if (wait) await Promise.allSettled([...this.inFlight]);
     return did;

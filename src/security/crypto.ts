@@ -7,6 +7,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ConfigError } from '../config.ts';
 
 export class Sealer {
   readonly keyId: string;
@@ -40,7 +41,7 @@ export function parseKey(value: string): Buffer {
 /** The configured key, or a generated one kept beside the database (SQLite file deployments). */
 export function loadSealer(configured: string | undefined, keyFileNear: string | null, warn: (msg: string) => void): Sealer {
   if (configured) return new Sealer(parseKey(configured));
-  if (!keyFileNear) throw new Error('SWITCHBOARD_ENCRYPTION_KEY is required with this database');
+  if (!keyFileNear) throw new ConfigError('SWITCHBOARD_ENCRYPTION_KEY is required with PostgreSQL: set it to 32 bytes (64 hex characters or base64).');
   const file = `${keyFileNear}.key`;
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true });
