@@ -88,9 +88,14 @@ export class CredentialService {
     }));
   }
 
-  async revokeKey(accountId: string, id: string): Promise<boolean> {
+  revokeKey(accountId: string, id: string): Promise<boolean> {
+    return this.revoke('api_keys', accountId, id);
+  }
+
+  /** Revocation takes effect at once: authentication reads the row on every request. */
+  private async revoke(table: 'api_keys' | 'oauth_clients', accountId: string, id: string): Promise<boolean> {
     const res = await this.storage.db
-      .updateTable('api_keys')
+      .updateTable(table)
       .set({ revoked_at: this.clock.now() })
       .where('id', '=', id)
       .where('account_id', '=', accountId)
@@ -110,15 +115,8 @@ export class CredentialService {
     return { client_id: id, client_secret: secret, account_id: accountId, mode: opts.mode, scopes: opts.scopes, created_at: new Date(now).toISOString() };
   }
 
-  async revokeClient(accountId: string, id: string): Promise<boolean> {
-    const res = await this.storage.db
-      .updateTable('oauth_clients')
-      .set({ revoked_at: this.clock.now() })
-      .where('id', '=', id)
-      .where('account_id', '=', accountId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+  revokeClient(accountId: string, id: string): Promise<boolean> {
+    return this.revoke('oauth_clients', accountId, id);
   }
 
   /** The client-credentials grant. Errors follow RFC 6749 §5.2, thrown as OAuthError. */

@@ -10,7 +10,7 @@ import type { InboundMessage, Receipt } from '../connectors/connector.ts';
 import type { ConsentService } from '../consent/consent-service.ts';
 import type { ErrorClass } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { toMessageView, type MessageRow } from '../messages/message-view.ts';
+import { messageRow, toMessageView, type MessageRow } from '../messages/message-view.ts';
 import { parseNumber } from '../messages/phone.ts';
 import { recordEvents, ConcurrentChangeError, type StatusMachine } from '../messages/status-machine.ts';
 import { appendOutbox } from '../events/outbox.ts';
@@ -172,7 +172,7 @@ export class ReceiptService {
     const from = parseNumber(m.from)?.e164 ?? m.from.slice(0, 32);
     const body = sanitiseInbound(m.body ?? '');
     const info = analyseText(body);
-    const row: MessageRow = {
+    const row: MessageRow = messageRow({
       id: newId('msg', now),
       account_id: accountId,
       mode,
@@ -188,21 +188,12 @@ export class ReceiptService {
       purpose: 'transactional',
       provider_message_id: m.providerMessageId ?? null,
       connector_id: connectorId,
-      error_class: null,
-      error_code: null,
-      error_message: null,
-      provider_code: null,
       metadata: JSON.stringify(m.inReplyTo ? { in_reply_to: m.inReplyTo } : {}),
-      status_callback: null,
-      send_at: null,
       expires_at: null,
       next_attempt_at: null,
-      attempts: 0,
-      lease_owner: null,
-      lease_expires_at: null,
       created_at: now,
       updated_at: now,
-    };
+    });
     return this.storage.db.transaction().execute(async (tx) => {
       if (m.providerMessageId) {
         const dup = await tx

@@ -15,7 +15,7 @@ import { checkUrl } from '../net/url-policy.ts';
 import type { Router } from '../routing/router.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { analyseText } from './encoding.ts';
-import { toMessageView, type MessageRow, type MessageView } from './message-view.ts';
+import { messageRow, toMessageView, type MessageRow, type MessageView } from './message-view.ts';
 import { isAlphanumericSender, normaliseNumber, parseNumber } from './phone.ts';
 import { messageEvent, recordEvents, STATUSES, type StatusMachine } from './status-machine.ts';
 
@@ -182,7 +182,7 @@ export class MessageService {
     if (routes.length === 0) throw new AppError('FILTERED', `No route carries ${channel} to ${to} for this account.`, { to, channel, reason: 'no_route' });
 
     const id = newId('msg', now);
-    const row: MessageRow = {
+    const row: MessageRow = messageRow({
       id,
       account_id: principal.accountId,
       mode: principal.mode,
@@ -196,23 +196,14 @@ export class MessageService {
       segments,
       encoding: info.encoding,
       purpose,
-      provider_message_id: null,
-      connector_id: null,
-      error_class: null,
-      error_code: null,
-      error_message: null,
-      provider_code: null,
       metadata: JSON.stringify(metadata),
       status_callback: statusCallback,
       send_at: sendAt,
       expires_at: (sendAt ?? now) + validity * 1000,
       next_attempt_at: sendAt ?? now,
-      attempts: 0,
-      lease_owner: null,
-      lease_expires_at: null,
       created_at: now,
       updated_at: now,
-    };
+    });
     const held = rules.heldFor ? { reason: rules.heldFor, time_zone: rules.timeZone } : undefined;
     return { row, idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(input)).digest('hex'), held };
   }
@@ -389,7 +380,7 @@ export class MessageService {
     const routes = await this.router.candidates({ accountId: m.accountId, mode: m.mode, channel: 'sms', to: m.to, purpose: 'transactional' }, tx);
     if (routes.length === 0) return null;
     const info = analyseText(m.body);
-    const row: MessageRow = {
+    const row: MessageRow = messageRow({
       id: newId('msg', now),
       account_id: m.accountId,
       mode: m.mode,
@@ -398,28 +389,16 @@ export class MessageService {
       to_addr: m.to,
       from_addr: m.from,
       body: m.body,
-      media_urls: null,
       status: 'queued',
       segments: info.segments,
       encoding: info.encoding,
       purpose: 'transactional',
-      provider_message_id: null,
-      connector_id: null,
-      error_class: null,
-      error_code: null,
-      error_message: null,
-      provider_code: null,
       metadata: JSON.stringify(m.metadata ?? {}),
-      status_callback: null,
-      send_at: null,
       expires_at: now + this.settings.defaultValiditySeconds * 1000,
       next_attempt_at: now,
-      attempts: 0,
-      lease_owner: null,
-      lease_expires_at: null,
       created_at: now,
       updated_at: now,
-    };
+    });
     await this.insertAccepted(tx, [{ row, idempotencyKey: null, requestHash: '' }], now);
     return row;
   }

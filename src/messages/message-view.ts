@@ -70,3 +70,31 @@ export function toMessageView(row: MessageRow): MessageView {
     metadata: JSON.parse(row.metadata),
   };
 }
+
+type RowDefaults = 'from_addr' | 'body' | 'media_urls' | 'purpose' | 'provider_message_id' | 'connector_id' | 'error_class' | 'error_code' | 'error_message' | 'provider_code' | 'metadata' | 'status_callback' | 'send_at' | 'expires_at' | 'next_attempt_at' | 'attempts' | 'lease_owner' | 'lease_expires_at' | 'updated_at';
+
+/** A new message row: what every fresh message starts with, and what this one says. */
+export function messageRow(fields: Omit<MessageRow, RowDefaults> & Partial<Pick<MessageRow, RowDefaults>>): MessageRow {
+  return {
+    from_addr: null,
+    body: null,
+    media_urls: null,
+    purpose: 'transactional',
+    provider_message_id: null,
+    connector_id: null,
+    error_class: null,
+    error_code: null,
+    error_message: null,
+    provider_code: null,
+    metadata: '{}',
+    status_callback: null,
+    send_at: null,
+    expires_at: null,
+    next_attempt_at: null,
+    attempts: 0,
+    lease_owner: null,
+    lease_expires_at: null,
+    updated_at: fields.created_at,
+    ...fields,
+  };
+}
