@@ -6,14 +6,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { systemClock } from '../../clock.ts';
 import { analyseText } from '../../messages/encoding.ts';
 import type { ConnectorDeps, ConnectorSink, InboundMessage, OutboundMessage, Receipt } from '../connector.ts';
 import { COMMAND_STATUS, classifyStatus, concatInfo, encodeText, parseReceiptText, receiptOutcome, decodeText } from './pdu-mapping.ts';
 import { SmppConnector, resolveConfig, validateSmppConfig, type SmppConfig } from './smpp-connector.ts';
 import { TestSmsc, type SmscMessage } from '../../../test/smsc.ts';
-import { eventually, sim, testEnv } from '../../../test/helpers.ts';
+import { eventually, sim, testEnv, type TestEnv } from '../../../test/helpers.ts';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -379,22 +379,27 @@ describe('SMPP connector against a test SMSC', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('SMPP through the platform', () => {
-  test('N messages via the API to an SMPP route; the SMSC is killed and restarted mid-stream; every message ends delivered', async () => {
-    const smsc = new TestSmsc({ receiptDelayMs: 30 });
+  // Numbers in area 646 get their receipt by their last digit (byLastDigit); the rest DELIVRD.
+  const smsc = new TestSmsc({ receiptDelayMs: 30, outcome: (m) => (m.to.startsWith('1646') ? byLastDigit(m) : { stat: 'DELIVRD' }) });
+  let env: TestEnv;
+  before(async () => {
     smsc.responseDelayMs = 20; // so that submits are in flight when the SMSC dies
     await smsc.start();
-    const env = await testEnv({ workers: true });
-    stopList.push(async () => {
-      await env.close();
-      await smsc.stop();
-    });
+    env = await testEnv({ workers: true });
     const now = Date.now();
     const db = env.p.storage.db;
     const config = { host: '127.0.0.1', port: smsc.port, system_id: smsc.systemId, password: smsc.password, window: 5, throughput: 200, response_timeout_ms: 1000, reconnect_min_ms: 50, reconnect_max_ms: 300 };
     await db.insertInto('connectors').values({ id: 'conn_smpp', account_id: null, name: 'test SMSC', type: 'smpp', config: JSON.stringify(config), enabled: 1, created_at: now, updated_at: now }).execute();
-    await db.insertInto('routes').values({ id: 'route_smpp', account_id: env.accountId, priority: 10, filters: JSON.stringify({ prefix: '+1415' }), connector_id: 'conn_smpp', strategy: null, created_at: now }).execute();
+    await db.insertInto('routes').values({ id: 'route_smpp', account_id: env.accountId, priority: 10, filters: JSON.stringify({ prefix: ['+1415', '+1646'] }), connector_id: 'conn_smpp', strategy: null, created_at: now }).execute();
     env.p.router.invalidate();
+  });
+  after(async () => {
+    await env.close();
+    await smsc.stop();
+  });
+  const get = async (id: string) => (await env.req('GET', `/v1/messages/${id}`, { token: env.liveKey })).json();
 
+  test('N messages via the API to an SMPP route; the SMSC is killed and restarted mid-stream; every message ends delivered', async () => {
     const N = 60;
     const ids: string[] = [];
     for (let i = 0; i < N; i++) {
@@ -407,11 +412,10 @@ describe('SMPP through the platform', () => {
         setTimeout(() => void smsc.restart(), 400);
       }
     }
-    const statuses = async () => Promise.all(ids.map(async (id) => (await env.req('GET', `/v1/messages/${id}`, { token: env.liveKey })).json()));
-    let last: Array<{ status: string; connector_id: string }> = [];
+    let last: Array<{ status: string; connector_id: string; attempts: number }> = [];
     await eventually(
       async () => {
-        last = await statuses();
+        last = await Promise.all(ids.map(get));
         return last.every((m) => m.status === 'delivered');
       },
       45_000,
@@ -422,7 +426,7 @@ describe('SMPP through the platform', () => {
       throw new Error(`${err.message}: ${JSON.stringify(counts)}`);
     });
     assert.ok(last.every((m) => m.connector_id === 'conn_smpp'));
-    const retried = (last as unknown as Array<{ attempts: number }>).filter((m) => m.attempts > 1).length;
+    const retried = last.filter((m) => m.attempts > 1).length;
     const distinctTexts = new Set(smsc.messages.map((m) => m.to + m.text)).size;
     process.stdout.write(`# kill/restart: ${N} messages delivered, ${retried} after a retry; the SMSC accepted ${smsc.messages.length} submit_sm (${distinctTexts} distinct parts), ${smsc.binds.length} binds\n`);
     assert.ok(retried > 0, 'the kill caught submits in flight');
@@ -430,5 +434,29 @@ describe('SMPP through the platform', () => {
     const timeline = (await env.req('GET', `/v1/messages/${ids[0]}/events`, { token: env.liveKey })).json().data;
     assert.equal(timeline.at(-1).status, 'delivered');
     assert.equal(timeline.at(-1).data.raw.stat, 'DELIVRD');
+  });
+
+  test('receipts become statuses and error classes; a throttled submit is retried; an MO message arrives as inbound', async () => {
+    smsc.responseDelayMs = 0;
+    smsc.throttle = 1;
+    const send = async (to: string) => (await env.req('POST', '/v1/messages', { token: env.liveKey, body: { to, body: `receipt for ${to}` } })).json().id as string;
+    const ids = [await send(sim(0, '646')), await send(sim(1, '646')), await send(sim(2, '646')), await send(sim(3, '646'))];
+    const final = new Set(['delivered', 'undelivered', 'expired', 'failed']);
+    const got = await eventually(async () => {
+      const ms = await Promise.all(ids.map(get));
+      return ms.every((m) => final.has(m.status)) && ms;
+    }, 20_000, 'final statuses');
+    assert.deepEqual(
+      got.map((m: { status: string; error: { class: string } | null }) => `${m.status}/${m.error?.class ?? '-'}`),
+      ['delivered/-', 'undelivered/UNREACHABLE', 'undelivered/FILTERED', 'expired/UNREACHABLE'],
+    );
+    const firstEvents = (await env.req('GET', `/v1/messages/${ids[0]}/events`, { token: env.liveKey })).json().data;
+    assert.ok(firstEvents.some((e: { data: { error?: { class: string; provider_code: string } } }) => e.data.error?.class === 'RATE_LIMITED' && e.data.error.provider_code === '0x00000058'), 'the throttled attempt is in the timeline');
+
+    const sender = await env.p.storage.db.selectFrom('senders').select('address').where('account_id', '=', env.accountId).executeTakeFirstOrThrow();
+    assert.equal(await smsc.sendMo({ from: sim(5, '646'), to: sender.address, text: 'Thanks, got it' }), 0);
+    const inbound = await eventually(async () => (await env.req('GET', '/v1/messages?direction=inbound', { token: env.liveKey })).json().data.find((m: { body: string }) => m.body === 'Thanks, got it'), 5000, 'the inbound message');
+    assert.equal(inbound.from, sim(5, '646'));
+    assert.equal(inbound.connector_id, 'conn_smpp');
   });
 });

@@ -390,6 +390,7 @@ interface Group {
 }
 
 const MAX_GROUPS = 100_000;
+const GUARD_WINDOW_MS = 1050;
 
 interface MoParts {
   parts: Map<number, string>;
@@ -401,7 +402,7 @@ export class SmppConnector implements Connector {
   readonly type = 'smpp';
   readonly id: string;
   readonly capabilities: ConnectorCapabilities;
-  readonly counters = { submitted_parts: 0, submit_timeouts: 0, late_responses: 0, throttled: 0, disconnects: 0, reconnects: 0, receipts: 0, receipts_not_final: 0, receipts_unmatched_parts: 0, inbound: 0 };
+  readonly counters = { submitted_parts: 0, submit_timeouts: 0, late_responses: 0, throttled: 0, disconnects: 0, reconnects: 0, receipts: 0, receipts_not_final: 0, inbound: 0 };
   private cfg: Resolved | null;
   private configError: string | null;
   private binds: Bind[] = [];
@@ -409,6 +410,8 @@ export class SmppConnector implements Connector {
   private running = false;
   private tokens = 0;
   private tokensAt = 0;
+  /** When recent parts were written (performance.now()), for the per-second guard. */
+  private sendLog: number[] = [];
   private pausedUntil = 0;
   private throttleStreak = 0;
   private pumpTimer: NodeJS.Timeout | null = null;
@@ -535,13 +538,15 @@ export class SmppConnector implements Connector {
 
   private get burst(): number {
     const t = this.cfg?.throughput;
-    return t ? Math.max(1, Math.floor(t / 50)) : Infinity;
+    return t ? Math.max(2, Math.floor(t / 20)) : Infinity;
   }
 
   /**
-   * Writes queued parts while there is a bound bind with a free window slot and a token. Tokens
-   * refill at 98% of `throughput` (a margin so that network jitter never makes the SMSC count
-   * more than the limit in a second) with a burst of 20 ms of traffic, at least one part.
+   * Writes queued parts while there is a bound bind with a free window slot and throughput left.
+   * Throughput is two limits in one: a token bucket refilled at `throughput` per second with a
+   * burst of 50 ms of traffic (at least 2, so a late timer does not lose rate), and a hard
+   * guard that at most `throughput` parts leave within any 1,050 ms (the 50 ms margin absorbs
+   * network jitter, so the SMSC never counts more than the limit in one of its seconds).
    */
   pump(): void {
     if (!this.running || !this.cfg) return;
@@ -553,11 +558,18 @@ export class SmppConnector implements Connector {
       const t = this.cfg.throughput;
       if (t) {
         const at = performance.now();
-        const rate = (t * 0.98) / 1000;
+        const rate = t / 1000;
         this.tokens = Math.min(this.burst, this.tokens + (at - this.tokensAt) * rate);
         this.tokensAt = at;
         if (this.tokens < 1) return this.wakeAt(Math.ceil((1 - this.tokens) / rate));
+        const cap = Math.max(1, Math.floor(t));
+        if (this.sendLog.length >= cap) {
+          const oldest = this.sendLog[this.sendLog.length - cap];
+          if (at - oldest < GUARD_WINDOW_MS) return this.wakeAt(Math.ceil(oldest + GUARD_WINDOW_MS - at));
+        }
         this.tokens -= 1;
+        this.sendLog.push(at);
+        if (this.sendLog.length > cap * 2) this.sendLog.splice(0, this.sendLog.length - cap);
       }
       const job = this.queue.shift()!;
       this.counters.submitted_parts++;
