@@ -33,6 +33,8 @@ export interface SmscMessage {
   dataCoding: number;
   esmClass: number;
   registeredDelivery: number;
+  /** validity_period as the `smpp` package decodes it (an ISO time), or '' when absent. */
+  validityPeriod: string;
   text: string;
   /** UDH information elements, `[iei, len, ...data]` each. */
   udh: Buffer[];
@@ -233,6 +235,7 @@ export class TestSmsc {
       dataCoding: Number(pdu.data_coding ?? 0),
       esmClass: Number(pdu.esm_class ?? 0),
       registeredDelivery: Number(pdu.registered_delivery ?? 0),
+      validityPeriod: pdu.validity_period instanceof Date ? pdu.validity_period.toISOString() : String(pdu.validity_period ?? ''),
       text,
       udh: typeof sm === 'object' && !Buffer.isBuffer(sm) ? (sm.udh ?? []) : [],
       receivedAt: Date.now(),

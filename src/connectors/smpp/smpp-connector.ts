@@ -52,7 +52,11 @@ export interface SmppConfig {
   reconnect_max_ms?: number;
   /** Parts waiting for a window slot, at most. Default 2000. */
   queue_limit?: number;
-  /** How long a part may wait for a bind and a slot before it fails UNREACHABLE. Default 20 s. */
+  /**
+   * How long a message may wait for a bind, a window slot and throughput before it fails
+   * UNREACHABLE. Default 15 s: with response_timeout_ms it stays under the dispatcher's 30 s
+   * submit timeout, so nothing is written to the SMSC after the dispatcher gave up on it.
+   */
   queue_timeout_ms?: number;
   service_type?: string;
   registered_delivery?: number;
@@ -110,6 +114,9 @@ export function validateSmppConfig(raw: Record<string, unknown>): string[] {
   for (const k of ['window', 'throughput', 'response_timeout_ms', 'enquire_link_ms', 'reconnect_min_ms', 'reconnect_max_ms', 'queue_limit', 'queue_timeout_ms'] as const) {
     if (c[k] !== undefined && !(typeof c[k] === 'number' && (c[k] as number) > 0)) errors.push(`${k} must be a positive number`);
   }
+  // The dispatcher gives a submit 30 s (platform.ts, submitTimeoutMs); past that it records a
+  // timeout and retries, so the connector must be done with the message before then.
+  if ((Number(c.queue_timeout_ms ?? 15_000) || 0) + (Number(c.response_timeout_ms ?? 10_000) || 0) >= 30_000) errors.push('queue_timeout_ms + response_timeout_ms must stay under 30000');
   return errors;
 }
 
@@ -143,7 +150,7 @@ export function resolveConfig(raw: Record<string, unknown>): Resolved {
     reconnectMinMs: c.reconnect_min_ms ?? 250,
     reconnectMaxMs: c.reconnect_max_ms ?? 30_000,
     queueLimit: c.queue_limit ?? 2000,
-    queueTimeoutMs: c.queue_timeout_ms ?? 20_000,
+    queueTimeoutMs: c.queue_timeout_ms ?? 15_000,
     serviceType: c.service_type ?? '',
     registeredDelivery: c.registered_delivery ?? 1,
     tlsCa: c.tls_ca,
@@ -501,6 +508,8 @@ export class SmppConnector implements Connector {
     const multipart = enc.parts.length > 1;
     const group: Group | null = multipart ? { partIds: [], lastId: null, receipts: new Map(), reported: false } : null;
     const ids: string[] = [];
+    // One deadline for every part of the message: the last part is written by then or not at all.
+    const deadline = Date.now() + this.cfg.queueTimeoutMs;
     // Parts go one after another: a refused part stops the message before the rest is sent.
     for (const [i, octets] of enc.parts.entries()) {
       const accepted = group
@@ -509,7 +518,7 @@ export class SmppConnector implements Connector {
             this.remember(id, group);
           }
         : undefined;
-      const r = await this.enqueue({ ...base, esm_class: multipart ? 0x40 : 0, short_message: octets }, accepted);
+      const r = await this.enqueue({ ...base, esm_class: multipart ? 0x40 : 0, short_message: octets }, deadline, accepted);
       if (!r.ok) {
         if (group) for (const id of group.partIds) this.groups.delete(id);
         return { ...r, raw: { part: i + 1, parts: enc.parts.length, parts_accepted: ids } };
@@ -529,9 +538,9 @@ export class SmppConnector implements Connector {
     return tx.find((b) => b.authRefused)?.authRefused ?? null;
   }
 
-  private enqueue(fields: Record<string, unknown>, accepted?: (messageId: string) => void): Promise<PartResult> {
+  private enqueue(fields: Record<string, unknown>, deadline: number, accepted?: (messageId: string) => void): Promise<PartResult> {
     return new Promise((resolve) => {
-      this.queue.push({ fields, deadline: Date.now() + this.cfg!.queueTimeoutMs, resolve, accepted });
+      this.queue.push({ fields, deadline, resolve, accepted });
       this.pump();
     });
   }
@@ -572,6 +581,11 @@ export class SmppConnector implements Connector {
         if (this.sendLog.length > cap * 2) this.sendLog.splice(0, this.sendLog.length - cap);
       }
       const job = this.queue.shift()!;
+      if (job.deadline <= now) {
+        // Too late to write it: the dispatcher may already have given up on this message.
+        job.resolve(fail('UNREACHABLE', 'QUEUE_TIMEOUT', 'The submit waited too long for a free window slot.'));
+        continue;
+      }
       this.counters.submitted_parts++;
       bind.send(job);
     }
