@@ -3,8 +3,8 @@
 // submit_sm with a message id, sends delivery receipts (the appendix-B text plus the
 // receipted_message_id and message_state TLVs), and keeps what it has not yet delivered across
 // kill() / restart() the way a real SMSC's store does, so "nothing lost" can be tested.
-// Knobs: throttle (answer ESME_RTHROTTLED), responseDelayMs, dropResponses, outcome per message,
-// sendMo(); it records every submit_sm it received and when, for window and rate measurements.
+// Knobs: throttle (answer ESME_RTHROTTLED), responseDelayMs, dropResponses, ignoreEnquireLink,
+// outcome per message, sendMo(); it records every submit_sm it received and when, for window and rate measurements.
 import type { Socket } from 'node:net';
 import smpp, { type PDU, type Server, type Session } from 'smpp';
 
@@ -76,6 +76,10 @@ export class TestSmsc {
   dropResponses = false;
   /** The most submit_sm awaiting an answer on one session at once. */
   maxOutstanding = 0;
+  /** enquire_link PDUs received. */
+  enquireLinks = 0;
+  /** Stop answering enquire_link (a peer that hangs without closing the connection). */
+  ignoreEnquireLink = false;
   private server: Server | null = null;
   private pending = new Map<string, PendingReceipt>();
   private bound = new Map<Session, { mode: string; systemId: string; outstanding: number }>();
@@ -202,7 +206,10 @@ export class TestSmsc {
         session.send(pdu.response({ system_id: 'TESTSMSC' }));
       });
     }
-    session.on('enquire_link', (pdu: PDU) => session.send(pdu.response()));
+    session.on('enquire_link', (pdu: PDU) => {
+      this.enquireLinks++;
+      if (!this.ignoreEnquireLink) session.send(pdu.response());
+    });
     session.on('unbind', (pdu: PDU) => {
       session.send(pdu.response());
       session.close();

@@ -261,6 +261,19 @@ describe('SMPP connector against a test SMSC', () => {
     assert.equal(conn.state().queue_depth, 0);
   });
 
+  test('enquire_link keeps the bind checked; a peer that stops answering is dropped and bound again', async () => {
+    const { smsc, conn } = await setup({ enquire_link_ms: 100, response_timeout_ms: 300 });
+    await eventually(async () => smsc.enquireLinks >= 2, 3000, 'enquire_link sent');
+    assert.equal(smsc.binds.length, 1);
+    smsc.ignoreEnquireLink = true;
+    await eventually(async () => smsc.binds.length >= 2, 5000, 'a new bind after the silent peer');
+    smsc.ignoreEnquireLink = false;
+    assert.ok((conn.state().counters as { disconnects: number }).disconnects >= 1);
+    await eventually(async () => conn.state().binds_up === 1, 3000, 'bound again');
+    const r = await conn.submit(outbound('+14155550100', 'still here'));
+    assert.ok(r.ok);
+  });
+
   test('the window caps submits awaiting an answer per bind; more binds carry more', async () => {
     const { smsc, conn } = await setup({ window: 3, binds: 2 });
     assert.equal(conn.capabilities.maxInFlight, 6);

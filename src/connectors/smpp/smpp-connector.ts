@@ -254,6 +254,9 @@ class Bind {
     });
     session.on('error', (err: NodeJS.ErrnoException) => {
       this.lastError = err.code ? `${err.code}` : err.message;
+      // A socket error closes the socket anyway; a PDU the package cannot parse does not, and
+      // the stream is unusable after it: drop the connection and bind again.
+      session.destroy();
     });
     session.on('close', () => {
       clearTimeout(bindTimer);
@@ -273,7 +276,7 @@ class Bind {
     this.keepAlive = setInterval(() => {
       let answered = false;
       const timer = setTimeout(() => {
-        if (!answered) {
+        if (!answered && this.session === session) {
           this.lastError = 'enquire_link not answered';
           session.destroy();
         }
@@ -656,6 +659,7 @@ export class SmppConnector implements Connector {
 
   /** Reports a multipart message's receipt once it is known: all parts delivered, or one failed. */
   private async settleGroup(g: Group): Promise<void> {
+    if (g.lastId && g.partIds.every((id) => g.receipts.has(id))) for (const id of g.partIds) this.groups.delete(id);
     if (g.reported || !g.lastId) return;
     const failed = g.partIds.map((id) => g.receipts.get(id)).find((r) => r && r.status !== 'delivered');
     const allDelivered = g.partIds.every((id) => g.receipts.get(id)?.status === 'delivered');
