@@ -289,3 +289,25 @@ export class TestSmsc {
     }
   }
 }
+
+// Run on its own for a benchmark or by hand:
+//   node --import tsx test/smsc.ts [--port 2775] [--system-id switchboard] [--password secret1]
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const smsc = new TestSmsc({ systemId: arg('system-id'), password: arg('password') });
+  smsc.port = Number(arg('port') ?? 2775);
+  await smsc.start();
+  console.log(`test SMSC listening on 127.0.0.1:${smsc.port} (system_id ${smsc.systemId})`);
+  const report = setInterval(() => {
+    const now = Date.now();
+    const last = smsc.submitTimes.filter((t) => t >= now - 1000).length;
+    if (last) console.log(`${last} submit_sm in the last second, ${smsc.messages.length} accepted in all`);
+  }, 1000);
+  process.on('SIGINT', () => {
+    clearInterval(report);
+    void smsc.stop().then(() => process.exit(0));
+  });
+}
