@@ -23,6 +23,12 @@ export interface SmscOptions {
   receiptDelayMs?: number;
   /** The receipt for a message; null sends none. Default: DELIVRD. */
   outcome?: (m: SmscMessage) => SmscOutcome | null;
+  /**
+   * How receipts carry the id: `tlv` (receipted_message_id and message_state TLVs, and the id
+   * in the text; the default), `text` (the text only, as SMPP 3.3-era SMSCs do), or
+   * `tlv-decimal-text` (TLVs, and the text with the id in decimal, a known SMSC quirk).
+   */
+  receiptIds?: 'tlv' | 'text' | 'tlv-decimal-text';
 }
 
 export interface SmscMessage {
@@ -55,9 +61,9 @@ function smppDate(d: Date): string {
   return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}`;
 }
 
-export function receiptText(m: SmscMessage, o: SmscOutcome, done = new Date()): string {
+export function receiptText(m: SmscMessage, o: SmscOutcome, done = new Date(), id = m.id): string {
   const delivered = o.stat === 'DELIVRD' ? '001' : '000';
-  return `id:${m.id} sub:001 dlvrd:${delivered} submit date:${smppDate(new Date(m.receivedAt))} done date:${smppDate(done)} stat:${o.stat} err:${o.err ?? '000'} text:${m.text.slice(0, 20)}`;
+  return `id:${id} sub:001 dlvrd:${delivered} submit date:${smppDate(new Date(m.receivedAt))} done date:${smppDate(done)} stat:${o.stat} err:${o.err ?? '000'} text:${m.text.slice(0, 20)}`;
 }
 
 export class TestSmsc {
@@ -265,6 +271,8 @@ export class TestSmsc {
       if (p.sending || p.due > now) continue;
       const session = this.receiverFor(p.m.systemId);
       if (!session) continue;
+      const style = this.opts.receiptIds ?? 'tlv';
+      const textId = style === 'tlv-decimal-text' ? String(parseInt(p.m.id, 16)) : p.m.id;
       const pdu = new smpp.PDU('deliver_sm', {
         source_addr_ton: 1,
         source_addr_npi: 1,
@@ -274,9 +282,8 @@ export class TestSmsc {
         destination_addr: p.m.from,
         esm_class: 0x04,
         data_coding: 0,
-        short_message: receiptText(p.m, p.outcome),
-        receipted_message_id: p.m.id,
-        message_state: STATE[p.outcome.stat] ?? 7,
+        short_message: receiptText(p.m, p.outcome, new Date(), textId),
+        ...(style === 'text' ? {} : { receipted_message_id: p.m.id, message_state: STATE[p.outcome.stat] ?? 7 }),
       });
       p.sending = session;
       session.send(pdu, (resp: PDU) => {

@@ -216,6 +216,24 @@ describe('SMPP connector against a test SMSC', () => {
     assert.equal((conn.state().counters as { receipts_not_final: number }).receipts_not_final, 1);
   });
 
+  test('the receipt id comes from receipted_message_id when present (the text may say it in decimal), else from the text', async () => {
+    for (const receiptIds of ['tlv-decimal-text', 'text'] as const) {
+      const { sink, conn } = await setup({}, { receiptIds, outcome: byLastDigit });
+      const ok = await conn.submit(outbound('+14155550100', `ids ${receiptIds}`));
+      const bad = await conn.submit(outbound('+14155550102', `ids ${receiptIds}`));
+      assert.ok(ok.ok && bad.ok);
+      await eventually(async () => sink.receipts.length === 2, 5000, `receipts (${receiptIds})`);
+      assert.deepEqual(
+        sink.receipts.map((r) => [r.providerMessageId, r.status, r.errorClass ?? null]).sort(),
+        [
+          [ok.providerMessageId, 'delivered', null],
+          [bad.providerMessageId, 'undelivered', 'FILTERED'],
+        ].sort(),
+        receiptIds,
+      );
+    }
+  });
+
   test('one failed part decides a multipart message’s receipt', async () => {
     let n = 0;
     const { sink, conn } = await setup({}, { outcome: () => (++n === 2 ? { stat: 'UNDELIV', err: '027' } : { stat: 'DELIVRD' }) });
