@@ -71,9 +71,9 @@ export class ConnectorManager {
       pending = (async () => {
         const row = await this.row(id);
         if (!row || !row.enabled) return null;
-        const factory = CONNECTOR_TYPES[row.type];
-        if (!factory) return null;
-        const instance = factory(row, this.deps);
+        const type = CONNECTOR_TYPES[row.type];
+        if (!type) return null;
+        const instance = type.create(row, this.deps);
         await instance.start();
         this.instances.set(id, instance);
         return instance;
@@ -90,6 +90,11 @@ export class ConnectorManager {
     this.circuits.delete(id);
     if (inst) await inst.stop();
     if (this.started) await this.get(id);
+  }
+
+  /** How many submits a connector takes at once (its window); unbounded until it has started. */
+  capacity(id: string): number {
+    return this.instances.get(id)?.capabilities.maxInFlight ?? Number.POSITIVE_INFINITY;
   }
 
   running(): Connector[] {

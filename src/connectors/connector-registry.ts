@@ -1,9 +1,16 @@
-// Connector types, one line each. A new provider is a folder under connectors/ and a line here.
+// Connector types, one entry each. A new provider is a folder under connectors/ and an entry
+// here: how to start a session, and how to check a config before it is stored.
 import type { ConnectorFactory } from './connector.ts';
 import { SimulatorConnector } from './simulator/simulator-connector.ts';
-import { SmppConnector } from './smpp/smpp-connector.ts';
+import { SmppConnector, validateSmppConfig } from './smpp/smpp-connector.ts';
 
-export const CONNECTOR_TYPES: Record<string, ConnectorFactory> = {
-  simulator: (row, deps) => new SimulatorConnector(row, deps),
-  smpp: (row, deps) => new SmppConnector(row, deps),
+export interface ConnectorType {
+  create: ConnectorFactory;
+  /** Problems with a config (credentials included), in words; empty when it is usable. */
+  validate?: (config: Record<string, unknown>) => string[];
+}
+
+export const CONNECTOR_TYPES: Record<string, ConnectorType> = {
+  simulator: { create: (row, deps) => new SimulatorConnector(row, deps) },
+  smpp: { create: (row, deps) => new SmppConnector(row, deps), validate: validateSmppConfig },
 };

@@ -78,10 +78,16 @@ export class ConnectorService {
     if (input.enabled !== undefined && typeof input.enabled !== 'boolean') throw validation('enabled', 'enabled must be true or false.');
   }
 
+  private checkConfig(type: string, config: Record<string, unknown>): void {
+    const problems = CONNECTOR_TYPES[type]?.validate?.(config) ?? [];
+    if (problems.length) throw validation('config', `The ${type} config is not usable: ${problems.join('; ')}.`, { problems });
+  }
+
   async create(accountId: string, input: { name?: unknown; type?: unknown; config?: unknown; enabled?: unknown }): Promise<ConnectorView> {
     this.validate(input, true);
     const now = this.clock.now();
     const { plain, secrets } = splitSecrets((input.config as Record<string, unknown>) ?? {});
+    this.checkConfig(input.type as string, { ...plain, ...secrets });
     const row: ConnectorsTable = {
       id: newId('conn', now),
       account_id: accountId,
@@ -134,6 +140,7 @@ export class ConnectorService {
       const mergedPlain = { ...JSON.parse(row.config), ...plain };
       const mergedSecrets = { ...(row.secrets ? JSON.parse(this.sealer.open(row.secrets)) : {}), ...secrets };
       for (const obj of [mergedPlain, mergedSecrets]) for (const k of Object.keys(obj)) if (obj[k] === null) delete obj[k];
+      this.checkConfig(row.type, { ...mergedPlain, ...mergedSecrets });
       patch.config = JSON.stringify(mergedPlain);
       patch.secrets = Object.keys(mergedSecrets).length ? this.sealer.seal(JSON.stringify(mergedSecrets)) : null;
     }

@@ -46,6 +46,8 @@ export class Dispatcher {
   private inFlight = new Set<Promise<void>>();
   /** Ids of the messages this worker holds leases on, renewed while their submit runs. */
   private leased = new Set<string>();
+  /** Submits in flight per connector, held under each connector's capabilities.maxInFlight. */
+  private connectorLoad = new Map<string, number>();
   private renewTimer: NodeJS.Timeout | null = null;
   private wakeResolve: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
@@ -162,7 +164,12 @@ export class Dispatcher {
       did += claimed.length;
       for (const { row, connector } of claimed) {
         this.leased.add(row.id);
-        this.track(this.submit(row, connector).finally(() => this.leased.delete(row.id)));
+        this.track(
+          this.submit(row, connector).finally(() => {
+            this.leased.delete(row.id);
+            this.connectorLoad.set(connector, (this.connectorLoad.get(connector) ?? 1) - 1);
+          }),
+        );
       }
     }
     if (wait) await Promise.allSettled([...this.inFlight]);
@@ -237,6 +244,9 @@ export class Dispatcher {
         }
         const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose }, tx);
         const usable = candidates.find((id) => this.connectors.circuitOpenUntil(id) === null);
+        // The chosen connector's window is full: leave the message for a later pass, unchanged.
+        // A busy connector is not a failed one: traffic does not spill to the fallback route.
+        if (usable && (this.connectorLoad.get(usable) ?? 0) >= this.connectors.capacity(usable)) continue;
         if (!usable) {
           if (candidates.length === 0) {
             // The route table changed since acceptance and nothing carries this message now.
@@ -281,6 +291,7 @@ export class Dispatcher {
             reserved_connector: null,
           },
         });
+        this.connectorLoad.set(usable, (this.connectorLoad.get(usable) ?? 0) + 1);
         out.push({ row: sending!, connector: usable });
       }
     });
