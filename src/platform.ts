@@ -20,6 +20,7 @@ import { ReviewService } from './review/review-service.ts';
 import { Router } from './routing/router.ts';
 import { openStorage, type Storage } from './storage/database.ts';
 import { migrate } from './storage/migrator.ts';
+import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts';
 
 export interface PlatformOptions {
   clock?: Clock;
@@ -45,6 +46,7 @@ export interface Platform {
   connectors: ConnectorManager;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
+  webhooks: Webhooks;
   startWorkers(): Promise<void>;
   /** Runs every due piece of work once, waiting for it to finish (tests with a manual clock). */
   runDue(): Promise<number>;
@@ -117,6 +119,9 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     if (rows.some((r) => r.status === 'queued')) dispatcher.wake();
   });
 
+  const webhooks = createWebhooks({ storage, clock, random, metrics, log, config });
+  statuses.onTransition(() => webhooks.worker.wake());
+
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
     await storage.db.deleteFrom('idempotency_keys').where('created_at', '<', clock.now() - IDEMPOTENCY_TTL_MS).execute();
@@ -138,9 +143,11 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     connectors,
     receipts,
     dispatcher,
+    webhooks,
     async startWorkers() {
       await connectors.startAll();
       dispatcher.start();
+      webhooks.worker.start();
       sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
       sweeper.unref();
     },
@@ -152,6 +159,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
           const runner = (c as { runDue?: () => Promise<number> }).runDue;
           if (runner) n += await runner.call(c);
         }
+        n += await webhooks.worker.runOnce({ wait: true });
         total += n;
         if (n === 0) break;
       }
@@ -160,6 +168,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     async close() {
       if (sweeper) clearInterval(sweeper);
       await dispatcher.stop();
+      await webhooks.worker.stop();
       await connectors.stopAll();
       await storage.close();
     },

@@ -15,6 +15,7 @@ import { randomToken } from '../ids.ts';
 import { messageRoutes } from '../messages/message-routes.ts';
 import type { Platform } from '../platform.ts';
 import { reviewRoutes } from '../review/review-routes.ts';
+import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
@@ -81,5 +82,6 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   reviewRoutes(app, p);
   consentRoutes(app, p);
   simulatorRoutes(app, p);
+  webhookRoutes(app, p);
   return app;
 }

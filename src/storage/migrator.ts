@@ -3,6 +3,7 @@
 import { Migrator, type Kysely, type Migration } from 'kysely';
 import type { DialectName, Storage } from './database.ts';
 import * as m001 from './migrations/001-initial.ts';
+import * as m002 from './migrations/002-webhooks.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -12,6 +13,7 @@ type MigrationModule = { up(db: Kysely<any>, ctx: MigrationContext): Promise<voi
 
 const MIGRATIONS: Record<string, MigrationModule> = {
   '001-initial': m001,
+  '002-webhooks': m002,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {
