@@ -174,7 +174,7 @@ export class Dispatcher {
           await this.statuses.transition(tx, row, 'expired', { at: now, data: { reason: 'validity_period_passed' }, patch: { next_attempt_at: null } });
           continue;
         }
-        const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose });
+        const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose }, tx);
         const usable = candidates.find((id) => this.connectors.circuitOpenUntil(id) === null);
         if (!usable) {
           if (candidates.length === 0) {

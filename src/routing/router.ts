@@ -5,7 +5,7 @@
 // route is skipped, and the built-in simulator takes what is left.
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { BUILTIN_SIMULATOR_ID } from '../accounts/account-service.ts';
-import type { Storage } from '../storage/database.ts';
+import type { Executor, Storage } from '../storage/database.ts';
 
 export interface RouteFilters {
   country?: string | string[];
@@ -65,10 +65,12 @@ export class Router {
     this.table = null;
   }
 
-  private async load(): Promise<RouteRow[]> {
+  // `db` is the caller's transaction when there is one: on SQLite a query on storage.db from inside
+  // an open transaction waits for the one connection forever (the dispatcher's claim calls this).
+  private async load(db: Executor): Promise<RouteRow[]> {
     if (this.table && Date.now() - this.loadedAt < this.cacheMs) return this.table;
-    const rows = await this.storage.db.selectFrom('routes').selectAll().orderBy('priority').orderBy('created_at').execute();
-    const connectors = await this.storage.db.selectFrom('connectors').select(['id', 'type', 'enabled']).execute();
+    const rows = await db.selectFrom('routes').selectAll().orderBy('priority').orderBy('created_at').execute();
+    const connectors = await db.selectFrom('connectors').select(['id', 'type', 'enabled']).execute();
     this.connectorTypes = new Map(connectors.filter((c) => c.enabled === 1).map((c) => [c.id, c.type]));
     this.table = rows.map((r) => ({
       id: r.id,
@@ -83,8 +85,8 @@ export class Router {
   }
 
   /** Connector ids to try, best first, without repeats. Never empty for test mode. */
-  async candidates(req: RoutingRequest): Promise<string[]> {
-    const table = await this.load();
+  async candidates(req: RoutingRequest, db: Executor = this.storage.db): Promise<string[]> {
+    const table = await this.load(db);
     const country = parsePhoneNumberFromString(req.to)?.country;
     const out: string[] = [];
     for (const route of table) {
