@@ -175,11 +175,13 @@ export class WebhookService {
     if (input.events !== undefined) patch.events = JSON.stringify(this.checkEvents(input.events));
     if (input.description !== undefined) patch.description = this.checkDescription(input.description);
     let reenabled = false;
+    let disabled = false;
     if (input.enabled !== undefined) {
       if (typeof input.enabled !== 'boolean') throw validation('enabled', 'enabled must be true or false.');
       patch.enabled = input.enabled ? 1 : 0;
       patch.disabled_reason = input.enabled ? null : 'disabled by request';
       reenabled = input.enabled && row.enabled === 0;
+      disabled = !input.enabled && row.enabled === 1;
     }
     await this.db.transaction().execute(async (tx) => {
       await tx.updateTable('webhook_endpoints').set(patch).where('id', '=', id).execute();
@@ -191,6 +193,10 @@ export class WebhookService {
           .where('endpoint_id', '=', id)
           .where('status', '=', 'pending')
           .execute();
+      }
+      // Turned off: what is pending is parked (no due time) until it is turned on again.
+      if (disabled) {
+        await tx.updateTable('webhook_deliveries').set({ next_attempt_at: null, updated_at: now }).where('endpoint_id', '=', id).where('status', '=', 'pending').execute();
       }
     });
     return endpointView({ ...row, ...patch });

@@ -29,7 +29,7 @@ import { HttpSender, type SendResult } from './http-sender.ts';
 import { nextAttemptAt, type RetrySchedule } from './schedule.ts';
 import { activeSecrets, signedHeaders } from './signing.ts';
 import type { WebhookService } from './webhook-service.ts';
-import { webhookDb, type WebhookDeliveriesTable, type WebhookEndpointsTable } from './webhook-tables.ts';
+import { webhookDb, type WebhookDeliveriesTable, type WebhookEndpointsTable, type WebhookTx } from './webhook-tables.ts';
 
 export interface WebhookWorkerOptions {
   workerId: string;
@@ -47,7 +47,17 @@ export interface WebhookWorkerOptions {
   wallClock?: Clock;
 }
 
-type Claimed = WebhookDeliveriesTable & { payload: string };
+type Claimed = WebhookDeliveriesTable & { payload: string; endpoint?: WebhookEndpointsTable };
+
+interface Outcome {
+  d: Claimed;
+  endpoint: WebhookEndpointsTable | undefined;
+  url: string;
+  requestId: string;
+  r: SendResult;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 export class WebhookWorker {
   private db;
@@ -59,6 +69,8 @@ export class WebhookWorker {
   private woken = false;
   private inFlight = new Set<Promise<void>>();
   private perTarget = new Map<string, number>();
+  private outcomes: Outcome[] = [];
+  private flushing: Promise<void> | null = null;
   private readonly fanOutBatch: number;
   private readonly maxInFlight: number;
   private readonly perTargetMax: number;
@@ -79,7 +91,7 @@ export class WebhookWorker {
     this.sender = new HttpSender({ timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivateUrls });
     this.fanOutBatch = opts.fanOutBatch ?? 500;
     this.maxInFlight = opts.maxInFlight ?? 128;
-    this.perTargetMax = opts.perTargetInFlight ?? 8;
+    this.perTargetMax = opts.perTargetInFlight ?? 16;
     this.wallClock = opts.wallClock ?? systemClock;
     const registers = [metrics.registry];
     this.attemptsTotal = new Counter({
@@ -271,10 +283,10 @@ export class WebhookWorker {
         .innerJoin('outbox as o', 'o.id', 'd.outbox_id')
         .leftJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
         .selectAll('d')
-        .select('o.payload')
+        .select(['o.payload', 'e.url as e_url', 'e.secret as e_secret', 'e.previous_secret as e_previous_secret', 'e.previous_secret_expires_at as e_previous_secret_expires_at'])
         .where('d.status', '=', 'pending')
+        // A claimed delivery's next_attempt_at is its lease expiry, so in-flight rows are not due.
         .where('d.next_attempt_at', '<=', now)
-        .where((eb) => eb.or([eb('d.lease_expires_at', 'is', null), eb('d.lease_expires_at', '<=', now)]))
         // A disabled endpoint's deliveries wait (they go when it is enabled again).
         .where((eb) => eb.or([eb('d.endpoint_id', 'is', null), eb('e.enabled', '=', 1)]))
         // ORDERING: never overtake an earlier pending event of the same message to the same target.
@@ -303,7 +315,12 @@ export class WebhookWorker {
         const used = (this.perTarget.get(r.target) ?? 0) + (room.get(r.target) ?? 0);
         if (used >= this.perTargetMax) continue;
         room.set(r.target, (room.get(r.target) ?? 0) + 1);
-        chosen.push(r as Claimed);
+        const { e_url, e_secret, e_previous_secret, e_previous_secret_expires_at, ...rest } = r;
+        const claimed: Claimed = rest;
+        if (r.endpoint_id && e_url && e_secret) {
+          claimed.endpoint = { id: r.endpoint_id, url: e_url, secret: e_secret, previous_secret: e_previous_secret, previous_secret_expires_at: e_previous_secret_expires_at } as WebhookEndpointsTable;
+        }
+        chosen.push(claimed);
       }
       if (chosen.length === 0) return [];
       // The lease write is guarded: on PostgreSQL another process may have taken some rows since
@@ -311,7 +328,7 @@ export class WebhookWorker {
       const leaseExpires = now + this.opts.timeoutMs + 30_000;
       const got = await tx
         .updateTable('webhook_deliveries')
-        .set({ lease_owner: this.opts.workerId, lease_expires_at: leaseExpires })
+        .set({ lease_owner: this.opts.workerId, lease_expires_at: leaseExpires, next_attempt_at: leaseExpires })
         .where('id', 'in', chosen.map((c) => c.id))
         .where('status', '=', 'pending')
         .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', now)]))
@@ -327,9 +344,9 @@ export class WebhookWorker {
     let secrets: string[];
     let endpoint: WebhookEndpointsTable | undefined;
     if (d.endpoint_id) {
-      endpoint = await this.db.selectFrom('webhook_endpoints').selectAll().where('id', '=', d.endpoint_id).executeTakeFirst();
-      if (!endpoint) return; // deleted meanwhile: its deliveries went with it
-      url = endpoint.url; // a PATCHed URL applies to what is still pending
+      // Read with the claim: a PATCHed URL or a rotated secret applies to what is still pending.
+      endpoint = d.endpoint!;
+      url = endpoint.url;
       secrets = activeSecrets(endpoint, this.clock.now());
     } else {
       secrets = activeSecrets(await this.service.callbackSecrets(d.account_id, d.mode), this.clock.now());
@@ -340,44 +357,79 @@ export class WebhookWorker {
     if (this.stopping) {
       // Shutting down cut this request: not the receiver's fault, so no attempt is counted. The
       // lease is released and the delivery goes again (the receiver may get it twice).
-      await this.db.updateTable('webhook_deliveries').set({ lease_owner: null, lease_expires_at: null }).where('id', '=', d.id).where('lease_owner', '=', this.opts.workerId).execute();
+      await this.db
+        .updateTable('webhook_deliveries')
+        .set({ lease_owner: null, lease_expires_at: null, next_attempt_at: this.clock.now() })
+        .where('id', '=', d.id)
+        .where('lease_owner', '=', this.opts.workerId)
+        .execute();
       return;
     }
     await this.record(d, endpoint, url, requestId, result);
   }
 
-  /** The attempt's log row and the delivery's next state, in one transaction. */
-  private async record(d: Claimed, endpoint: WebhookEndpointsTable | undefined, url: string, requestId: string, r: SendResult): Promise<void> {
-    const now = this.clock.now();
-    const attempts = d.attempts + 1;
-    const ok = r.status !== null && r.status >= 200 && r.status < 300;
-    const gone = r.status === 410;
-    const error = r.error ?? (ok ? null : `HTTP ${r.status}`);
-    const kind = ok ? 'success' : gone ? 'gone' : r.status !== null ? 'http_error' : /no answer within/.test(r.error ?? '') ? 'timeout' : 'network_error';
-    this.attemptsTotal.inc({ outcome: kind });
-    let patch: Partial<WebhookDeliveriesTable>;
-    let disable = false;
-    if (ok) {
-      patch = { status: 'delivered', delivered_at: now, next_attempt_at: null };
-    } else if (gone && endpoint) {
-      // 410 Gone: the receiver asks us to stop. The endpoint is disabled; this delivery and the
-      // ones behind it wait, and go if someone enables the endpoint again.
-      disable = true;
-      patch = { next_attempt_at: now };
-    } else if (gone) {
-      patch = { status: 'failed', next_attempt_at: null };
-    } else {
-      const next = nextAttemptAt(this.opts.schedule, attempts, d.schedule_started_at, now, this.random);
-      // Retries exhausted: failed. This also lets the later events of the message go (ordering
-      // waits for "delivered or failed", never forever). A failed delivery can be replayed.
-      patch = next === null ? { status: 'failed', next_attempt_at: null } : { next_attempt_at: next };
+  /**
+   * Queues an attempt's outcome for the recorder and resolves once it is committed. Outcomes that
+   * finish while a write is running are written together in the next transaction: one commit
+   * per batch instead of per attempt, which is what lets one process deliver thousands of events
+   * per second on SQLite. If the write fails, the leases expire and the deliveries go again.
+   */
+  private record(d: Claimed, endpoint: WebhookEndpointsTable | undefined, url: string, requestId: string, r: SendResult): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.outcomes.push({ d, endpoint, url, requestId, r, resolve, reject });
+      if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = null));
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.outcomes.length > 0) {
+      const batch = this.outcomes.splice(0, 500);
+      try {
+        await this.db.transaction().execute((tx) => this.writeOutcomes(tx, batch));
+        for (const o of batch) o.resolve();
+      } catch (err) {
+        for (const o of batch) o.reject(err);
+      }
     }
-    if (patch.status) this.deliveriesTotal.inc({ outcome: patch.status });
-    await this.db.transaction().execute(async (tx) => {
-      await tx
-        .insertInto('webhook_attempts')
-        .values({ delivery_id: d.id, attempt: attempts, request_id: requestId, url, at: now, response_status: r.status, latency_ms: r.latencyMs, response_body: r.body, error })
-        .execute();
+  }
+
+  /** Each attempt's log row and its delivery's next state, in the caller's transaction. */
+  private async writeOutcomes(tx: WebhookTx, batch: Outcome[]): Promise<void> {
+    const now = this.clock.now();
+    const attemptRows = [];
+    const deliveredByCode = new Map<number, string[]>();
+    for (const { d, endpoint, url, requestId, r } of batch) {
+      const attempts = d.attempts + 1;
+      const ok = r.status !== null && r.status >= 200 && r.status < 300;
+      const gone = r.status === 410;
+      const error = r.error ?? (ok ? null : `HTTP ${r.status}`);
+      const kind = ok ? 'success' : gone ? 'gone' : r.status !== null ? 'http_error' : /no answer within/.test(r.error ?? '') ? 'timeout' : 'network_error';
+      this.attemptsTotal.inc({ outcome: kind });
+      attemptRows.push({ delivery_id: d.id, attempt: attempts, request_id: requestId, url, at: now, response_status: r.status, latency_ms: r.latencyMs, response_body: r.body, error });
+      if (ok) {
+        // The common case, written in bulk below.
+        const list = deliveredByCode.get(r.status!) ?? [];
+        list.push(d.id);
+        deliveredByCode.set(r.status!, list);
+        this.deliveriesTotal.inc({ outcome: 'delivered' });
+        continue;
+      }
+      let patch: Partial<WebhookDeliveriesTable>;
+      let disable = false;
+      if (gone && endpoint) {
+        // 410 Gone: the receiver asks us to stop. The endpoint is disabled; this delivery and the
+        // ones behind it wait, and go if someone enables the endpoint again.
+        disable = true;
+        patch = { next_attempt_at: null };
+      } else if (gone) {
+        patch = { status: 'failed', next_attempt_at: null };
+      } else {
+        const next = nextAttemptAt(this.opts.schedule, attempts, d.schedule_started_at, now, this.random);
+        // Retries exhausted: failed. This also lets the later events of the message go (ordering
+        // waits for "delivered or failed", never forever). A failed delivery can be replayed.
+        patch = next === null ? { status: 'failed', next_attempt_at: null } : { next_attempt_at: next };
+      }
+      if (patch.status) this.deliveriesTotal.inc({ outcome: patch.status });
       // Guarded by our lease: if it expired and another worker re-sent, its record wins.
       await tx
         .updateTable('webhook_deliveries')
@@ -385,6 +437,19 @@ export class WebhookWorker {
         .where('id', '=', d.id)
         .where('lease_owner', '=', this.opts.workerId)
         .execute();
+      if (patch.next_attempt_at && d.message_id) {
+        // Efficiency only (the claim's ordering check is what guarantees order): the events queued
+        // behind this one cannot go before it, so they stop showing up as due until then.
+        await tx
+          .updateTable('webhook_deliveries')
+          .set({ next_attempt_at: patch.next_attempt_at })
+          .where('target', '=', d.target)
+          .where('message_id', '=', d.message_id)
+          .where('status', '=', 'pending')
+          .where('outbox_id', '>', d.outbox_id)
+          .where('next_attempt_at', '<', patch.next_attempt_at)
+          .execute();
+      }
       if (disable) {
         await tx
           .updateTable('webhook_endpoints')
@@ -392,7 +457,28 @@ export class WebhookWorker {
           .where('id', '=', endpoint!.id)
           .where('enabled', '=', 1)
           .execute();
+        // Parked: no next_attempt_at, so they are not scanned as due; enabling sets it to now.
+        await tx.updateTable('webhook_deliveries').set({ next_attempt_at: null }).where('endpoint_id', '=', endpoint!.id).where('status', '=', 'pending').execute();
       }
-    });
+    }
+    for (let i = 0; i < attemptRows.length; i += 100) await tx.insertInto('webhook_attempts').values(attemptRows.slice(i, i + 100)).execute();
+    for (const [code, ids] of deliveredByCode) {
+      await tx
+        .updateTable('webhook_deliveries')
+        .set((eb) => ({
+          status: 'delivered',
+          delivered_at: now,
+          next_attempt_at: null,
+          attempts: eb('attempts', '+', 1),
+          last_status_code: code,
+          last_error: null,
+          lease_owner: null,
+          lease_expires_at: null,
+          updated_at: now,
+        }))
+        .where('id', 'in', ids)
+        .where('lease_owner', '=', this.opts.workerId)
+        .execute();
+    }
   }
 }
