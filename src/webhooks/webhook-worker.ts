@@ -19,6 +19,7 @@
 //   ordering  — a delivery with an earlier pending delivery of the SAME message to the SAME target
 //               is not claimable. So a later event waits until the earlier one is delivered or
 //               has exhausted its retries (failed) — never overtakes it.
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { systemClock, type Clock, type Random } from '../clock.ts';
@@ -29,7 +30,7 @@ import { HttpSender, type SendResult } from './http-sender.ts';
 import { nextAttemptAt, type RetrySchedule } from './schedule.ts';
 import { activeSecrets, signedHeaders } from './signing.ts';
 import type { WebhookService } from './webhook-service.ts';
-import { webhookDb, type WebhookDeliveriesTable, type WebhookEndpointsTable, type WebhookTx } from './webhook-tables.ts';
+import { webhookDb, type WebhookDB, type WebhookDeliveriesTable, type WebhookEndpointsTable, type WebhookTx } from './webhook-tables.ts';
 
 export interface WebhookWorkerOptions {
   workerId: string;
@@ -54,6 +55,7 @@ interface Outcome {
   endpoint: WebhookEndpointsTable | undefined;
   url: string;
   requestId: string;
+  startedAt: number;
   r: SendResult;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -71,6 +73,10 @@ export class WebhookWorker {
   private perTarget = new Map<string, number>();
   private outcomes: Outcome[] = [];
   private flushing: Promise<void> | null = null;
+  private lastPromote = 0;
+  private lastScan = 0;
+  private needScan = true;
+  private freed = new Set<string>();
   private readonly fanOutBatch: number;
   private readonly maxInFlight: number;
   private readonly perTargetMax: number;
@@ -150,7 +156,13 @@ export class WebhookWorker {
     await Promise.allSettled([...this.inFlight]);
   }
 
+  /** New events may exist (a status changed in this process): fan out and scan at once. */
   wake(): void {
+    this.needScan = true;
+    this.wakeNow();
+  }
+
+  private wakeNow(): void {
     this.woken = true;
     this.wakeResolve?.();
   }
@@ -167,6 +179,9 @@ export class WebhookWorker {
       if (did > 0 && this.inFlight.size < this.maxInFlight) continue;
       if (this.woken) {
         this.woken = false;
+        // Coalesce: completions arrive one by one; claiming after each would spend the CPU on
+        // claims instead of requests. A few ms lets several slots free up per claim.
+        await new Promise((r) => setTimeout(r, 2));
         continue;
       }
       await new Promise<void>((resolve) => {
@@ -184,14 +199,67 @@ export class WebhookWorker {
   /** One pass: fan out new events, then claim and send due deliveries. `wait` awaits the sends. */
   async runOnce({ wait }: { wait: boolean } = { wait: true }): Promise<number> {
     let did = await this.fanOut();
+    if (wait || performance.now() - this.lastPromote > 5000) {
+      this.lastPromote = performance.now();
+      did += await this.promoteStuck();
+    }
+    if (did > 0 || wait) this.needScan = true;
+    // Targets that just finished a request: refill their slots with a query on that target only
+    // (an index range), not a scan of everything due.
+    const freed = [...this.freed];
+    this.freed.clear();
+    for (const target of freed) {
+      const room = Math.min(this.perTargetMax - (this.perTarget.get(target) ?? 0), this.maxInFlight - this.inFlight.size);
+      if (room <= 0) continue;
+      const claimed = await this.claim(room, target);
+      did += claimed.length;
+      for (const d of claimed) this.track(d.target, this.attempt(d));
+    }
+    // The full scan over every target: when new events came in, on the poll, and in runDue.
+    // It walks the due index and skips busy targets, so it is not run on every completion.
     const capacity = this.maxInFlight - this.inFlight.size;
-    if (capacity > 0) {
+    if (capacity > 0 && (this.needScan || performance.now() - this.lastScan >= this.opts.pollMs)) {
+      this.needScan = false;
+      this.lastScan = performance.now();
       const claimed = await this.claim(capacity);
       did += claimed.length;
       for (const d of claimed) this.track(d.target, this.attempt(d));
     }
     if (wait) await Promise.allSettled([...this.inFlight]);
     return did;
+  }
+
+  /**
+   * Safety net for the waiting rule: a waiting delivery (no due time) whose earlier events are no
+   * longer pending is made due. Normally the earlier one's completion does this in its own
+   * transaction; on PostgreSQL a fan-out committing at the same moment can miss it. Without this,
+   * such an event would wait forever.
+   */
+  async promoteStuck(): Promise<number> {
+    const now = this.clock.now();
+    const res = await this.db
+      .updateTable('webhook_deliveries as d')
+      .set({ next_attempt_at: now })
+      .where('d.status', '=', 'pending')
+      .where('d.next_attempt_at', 'is', null)
+      .where('d.message_id', 'is not', null)
+      // Parked deliveries of a disabled endpoint stay parked.
+      .where((eb) => eb.or([eb('d.endpoint_id', 'is', null), eb('d.endpoint_id', 'in', eb.selectFrom('webhook_endpoints as e').select('e.id').where('e.enabled', '=', 1))]))
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('webhook_deliveries as p')
+              .select('p.id')
+              .whereRef('p.target', '=', 'd.target')
+              .whereRef('p.message_id', '=', 'd.message_id')
+              .where('p.status', '=', 'pending')
+              .whereRef('p.outbox_id', '<', 'd.outbox_id'),
+          ),
+        ),
+      )
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows);
   }
 
   private track(target: string, p: Promise<void>): void {
@@ -203,7 +271,8 @@ export class WebhookWorker {
         const n = (this.perTarget.get(target) ?? 1) - 1;
         if (n <= 0) this.perTarget.delete(target);
         else this.perTarget.set(target, n);
-        if (this.running) this.wake();
+        this.freed.add(target);
+        if (this.running) this.wakeNow();
       });
     this.inFlight.add(tracked);
   }
@@ -258,6 +327,25 @@ export class WebhookWorker {
         const cb = e.message_id ? callbacks.get(e.message_id) : undefined;
         if (cb && e.type.startsWith('message.')) deliveries.push(make(e, null, cb));
       }
+      // A delivery with an earlier pending one for the same message and target WAITS (no due
+      // time) instead of being due and rejected by every claim; the earlier one's completion
+      // promotes it (writeOutcomes), and promoteStuck() is the safety net.
+      const busy = new Set<string>();
+      if (messageIds.length) {
+        const pending = await tx
+          .selectFrom('webhook_deliveries')
+          .select(['target', 'message_id'])
+          .where('status', '=', 'pending')
+          .where('message_id', 'in', messageIds)
+          .execute();
+        for (const p of pending) busy.add(`${p.target}\u0000${p.message_id}`);
+      }
+      for (const d of deliveries) {
+        if (!d.message_id) continue;
+        const key = `${d.target}\u0000${d.message_id}`;
+        if (busy.has(key)) d.next_attempt_at = null;
+        else busy.add(key);
+      }
       for (let i = 0; i < deliveries.length; i += 100) {
         await tx
           .insertInto('webhook_deliveries')
@@ -273,41 +361,48 @@ export class WebhookWorker {
     });
   }
 
+  /** The claim's read: due, enabled, not behind an earlier pending event of the same message. */
+  claimQuery(db: Kysely<WebhookDB>, now: number, limit: number, onlyTarget?: string, skipTargets: string[] = []) {
+    let q = db
+      .selectFrom('webhook_deliveries as d')
+      .innerJoin('outbox as o', 'o.id', 'd.outbox_id')
+      .leftJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
+      .selectAll('d')
+      .select(['o.payload', 'e.url as e_url', 'e.secret as e_secret', 'e.previous_secret as e_previous_secret', 'e.previous_secret_expires_at as e_previous_secret_expires_at'])
+      .where('d.status', '=', 'pending')
+      // A claimed delivery's next_attempt_at is its lease expiry, so in-flight rows are not due.
+      .where('d.next_attempt_at', '<=', now)
+      // A disabled endpoint's deliveries wait (they go when it is enabled again).
+      .where((eb) => eb.or([eb('d.endpoint_id', 'is', null), eb('e.enabled', '=', 1)]))
+      // ORDERING: never overtake an earlier pending event of the same message to the same target.
+      .where((eb) =>
+        eb.or([
+          eb('d.message_id', 'is', null),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('webhook_deliveries as p')
+                .select('p.id')
+                .whereRef('p.target', '=', 'd.target')
+                .whereRef('p.message_id', '=', 'd.message_id')
+                .where('p.status', '=', 'pending')
+                .whereRef('p.outbox_id', '<', 'd.outbox_id'),
+            ),
+          ),
+        ]),
+      );
+    if (onlyTarget !== undefined) q = q.where('d.target', '=', onlyTarget);
+    else if (skipTargets.length) q = q.where('d.target', 'not in', skipTargets);
+    // One sort key only: a second one (outbox_id) makes SQLite sort every due row before the LIMIT.
+    return q.orderBy('d.next_attempt_at').limit(limit);
+  }
+
   /** Due deliveries whose target has room and whose earlier events (same message) are done. */
-  private async claim(capacity: number): Promise<Claimed[]> {
+  private async claim(capacity: number, onlyTarget?: string): Promise<Claimed[]> {
     const now = this.clock.now();
     const saturated = [...this.perTarget].filter(([, n]) => n >= this.perTargetMax).map(([t]) => t);
     return this.db.transaction().execute(async (tx) => {
-      let q = tx
-        .selectFrom('webhook_deliveries as d')
-        .innerJoin('outbox as o', 'o.id', 'd.outbox_id')
-        .leftJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
-        .selectAll('d')
-        .select(['o.payload', 'e.url as e_url', 'e.secret as e_secret', 'e.previous_secret as e_previous_secret', 'e.previous_secret_expires_at as e_previous_secret_expires_at'])
-        .where('d.status', '=', 'pending')
-        // A claimed delivery's next_attempt_at is its lease expiry, so in-flight rows are not due.
-        .where('d.next_attempt_at', '<=', now)
-        // A disabled endpoint's deliveries wait (they go when it is enabled again).
-        .where((eb) => eb.or([eb('d.endpoint_id', 'is', null), eb('e.enabled', '=', 1)]))
-        // ORDERING: never overtake an earlier pending event of the same message to the same target.
-        .where((eb) =>
-          eb.or([
-            eb('d.message_id', 'is', null),
-            eb.not(
-              eb.exists(
-                eb
-                  .selectFrom('webhook_deliveries as p')
-                  .select('p.id')
-                  .whereRef('p.target', '=', 'd.target')
-                  .whereRef('p.message_id', '=', 'd.message_id')
-                  .where('p.status', '=', 'pending')
-                  .whereRef('p.outbox_id', '<', 'd.outbox_id'),
-              ),
-            ),
-          ]),
-        );
-      if (saturated.length) q = q.where('d.target', 'not in', saturated);
-      const rows = await q.orderBy('d.next_attempt_at').orderBy('d.outbox_id').limit(capacity * 2).execute();
+      const rows = await this.claimQuery(tx, now, capacity * 2, onlyTarget, saturated).execute();
       const room = new Map<string, number>();
       const chosen: Claimed[] = [];
       for (const r of rows) {
@@ -351,7 +446,8 @@ export class WebhookWorker {
     } else {
       secrets = activeSecrets(await this.service.callbackSecrets(d.account_id, d.mode), this.clock.now());
     }
-    const requestId = newId('whreq', this.clock.now());
+    const startedAt = this.clock.now();
+    const requestId = newId('whreq', startedAt);
     const headers = { ...signedHeaders(d.id, new Date(this.wallClock.now()), d.payload, secrets), 'x-switchboard-request-id': requestId, 'x-switchboard-attempt': String(d.attempts + 1) };
     const result = await this.sender.post(url, headers, d.payload);
     if (this.stopping) {
@@ -365,7 +461,7 @@ export class WebhookWorker {
         .execute();
       return;
     }
-    await this.record(d, endpoint, url, requestId, result);
+    await this.record(d, endpoint, url, requestId, startedAt, result);
   }
 
   /**
@@ -374,9 +470,9 @@ export class WebhookWorker {
    * per batch instead of per attempt, which is what lets one process deliver thousands of events
    * per second on SQLite. If the write fails, the leases expire and the deliveries go again.
    */
-  private record(d: Claimed, endpoint: WebhookEndpointsTable | undefined, url: string, requestId: string, r: SendResult): Promise<void> {
+  private record(d: Claimed, endpoint: WebhookEndpointsTable | undefined, url: string, requestId: string, startedAt: number, r: SendResult): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.outcomes.push({ d, endpoint, url, requestId, r, resolve, reject });
+      this.outcomes.push({ d, endpoint, url, requestId, startedAt, r, resolve, reject });
       if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = null));
     });
   }
@@ -398,19 +494,21 @@ export class WebhookWorker {
     const now = this.clock.now();
     const attemptRows = [];
     const deliveredByCode = new Map<number, string[]>();
-    for (const { d, endpoint, url, requestId, r } of batch) {
+    const finished = new Set<string>();
+    for (const { d, endpoint, url, requestId, startedAt, r } of batch) {
       const attempts = d.attempts + 1;
       const ok = r.status !== null && r.status >= 200 && r.status < 300;
       const gone = r.status === 410;
       const error = r.error ?? (ok ? null : `HTTP ${r.status}`);
       const kind = ok ? 'success' : gone ? 'gone' : r.status !== null ? 'http_error' : /no answer within/.test(r.error ?? '') ? 'timeout' : 'network_error';
       this.attemptsTotal.inc({ outcome: kind });
-      attemptRows.push({ delivery_id: d.id, attempt: attempts, request_id: requestId, url, at: now, response_status: r.status, latency_ms: r.latencyMs, response_body: r.body, error });
+      attemptRows.push({ delivery_id: d.id, attempt: attempts, request_id: requestId, url, at: startedAt, response_status: r.status, latency_ms: r.latencyMs, response_body: r.body, error });
       if (ok) {
         // The common case, written in bulk below.
         const list = deliveredByCode.get(r.status!) ?? [];
         list.push(d.id);
         deliveredByCode.set(r.status!, list);
+        finished.add(d.id);
         this.deliveriesTotal.inc({ outcome: 'delivered' });
         continue;
       }
@@ -424,12 +522,18 @@ export class WebhookWorker {
       } else if (gone) {
         patch = { status: 'failed', next_attempt_at: null };
       } else {
-        const next = nextAttemptAt(this.opts.schedule, attempts, d.schedule_started_at, now, this.random);
+        // The window runs from the FIRST attempt (or the last manual retry/replay), not from the
+        // event: an event that waited behind a failing earlier one still gets its full schedule.
+        const started = d.attempts === 0 ? startedAt : d.schedule_started_at;
+        const next = nextAttemptAt(this.opts.schedule, attempts, started, now, this.random);
         // Retries exhausted: failed. This also lets the later events of the message go (ordering
         // waits for "delivered or failed", never forever). A failed delivery can be replayed.
-        patch = next === null ? { status: 'failed', next_attempt_at: null } : { next_attempt_at: next };
+        patch = next === null ? { status: 'failed', next_attempt_at: null } : { next_attempt_at: next, schedule_started_at: started };
       }
-      if (patch.status) this.deliveriesTotal.inc({ outcome: patch.status });
+      if (patch.status) {
+        this.deliveriesTotal.inc({ outcome: patch.status });
+        finished.add(d.id);
+      }
       // Guarded by our lease: if it expired and another worker re-sent, its record wins.
       await tx
         .updateTable('webhook_deliveries')
@@ -462,6 +566,18 @@ export class WebhookWorker {
       }
     }
     for (let i = 0; i < attemptRows.length; i += 100) await tx.insertInto('webhook_attempts').values(attemptRows.slice(i, i + 100)).execute();
+    // Done (delivered or failed): the next event of the same message to the same target is due.
+    for (const { d } of batch) {
+      if (!d.message_id || !finished.has(d.id)) continue;
+      await tx
+        .updateTable('webhook_deliveries')
+        .set({ next_attempt_at: now })
+        .where('target', '=', d.target)
+        .where('message_id', '=', d.message_id)
+        .where('status', '=', 'pending')
+        .where('next_attempt_at', 'is', null)
+        .execute();
+    }
     for (const [code, ids] of deliveredByCode) {
       await tx
         .updateTable('webhook_deliveries')

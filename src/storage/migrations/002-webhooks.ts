@@ -73,6 +73,8 @@ export async function up(db: Kysely<any>, ctx: MigrationContext): Promise<void> 
   // The queue of due deliveries, and the per-message ordering check: only pending rows are in them.
   await sql`create index webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending'`.execute(db);
   await sql`create index webhook_deliveries_order on webhook_deliveries (target, message_id, outbox_id) where status = 'pending'`.execute(db);
+  await sql`create index webhook_deliveries_target_due on webhook_deliveries (target, next_attempt_at) where status = 'pending'`.execute(db);
+  await sql`create index webhook_deliveries_pending_message on webhook_deliveries (message_id, target) where status = 'pending'`.execute(db);
   await db.schema.createIndex('webhook_deliveries_endpoint').on('webhook_deliveries').columns(['endpoint_id', 'id']).execute();
   await db.schema.createIndex('webhook_deliveries_account').on('webhook_deliveries').columns(['account_id', 'mode', 'id']).execute();
 
