@@ -48,6 +48,8 @@ export interface WebhookWorkerOptions {
   wallClock?: Clock;
 }
 
+const COALESCE_MS = 10;
+
 type Claimed = WebhookDeliveriesTable & { payload: string; endpoint?: WebhookEndpointsTable };
 
 interface Outcome {
@@ -176,12 +178,13 @@ export class WebhookWorker {
         this.log.warn({ err }, 'webhook worker pass failed');
       }
       if (!this.running) break;
-      if (did > 0 && this.inFlight.size < this.maxInFlight) continue;
+      if (did > 0 && this.needScan && this.inFlight.size < this.maxInFlight) continue;
       if (this.woken) {
         this.woken = false;
-        // Coalesce: completions arrive one by one; claiming after each would spend the CPU on
-        // claims instead of requests. A few ms lets several slots free up per claim.
-        await new Promise((r) => setTimeout(r, 2));
+        // Coalesce: requests finish one by one; a claim and a commit per finished request would
+        // spend the CPU on the database instead of on requests. Waiting a few ms lets several
+        // slots free up and several outcomes be recorded per transaction.
+        if (!this.needScan) await new Promise((r) => setTimeout(r, COALESCE_MS));
         continue;
       }
       await new Promise<void>((resolve) => {
@@ -198,7 +201,9 @@ export class WebhookWorker {
 
   /** One pass: fan out new events, then claim and send due deliveries. `wait` awaits the sends. */
   async runOnce({ wait }: { wait: boolean } = { wait: true }): Promise<number> {
-    let did = await this.fanOut();
+    const scanDue = wait || this.needScan || performance.now() - this.lastScan >= this.opts.pollMs;
+    // Fan-out only when new events may exist: not on every finished request.
+    let did = scanDue ? await this.fanOut() : 0;
     if (wait || performance.now() - this.lastPromote > 5000) {
       this.lastPromote = performance.now();
       did += await this.promoteStuck();
@@ -218,11 +223,13 @@ export class WebhookWorker {
     // The full scan over every target: when new events came in, on the poll, and in runDue.
     // It walks the due index and skips busy targets, so it is not run on every completion.
     const capacity = this.maxInFlight - this.inFlight.size;
-    if (capacity > 0 && (this.needScan || performance.now() - this.lastScan >= this.opts.pollMs)) {
+    if (capacity > 0 && (scanDue || this.needScan)) {
       this.needScan = false;
       this.lastScan = performance.now();
       const claimed = await this.claim(capacity);
       did += claimed.length;
+      // Filled every slot: more is probably due, so scan again as soon as slots free up.
+      if (claimed.length >= capacity) this.needScan = true;
       for (const d of claimed) this.track(d.target, this.attempt(d));
     }
     if (wait) await Promise.allSettled([...this.inFlight]);
