@@ -14,7 +14,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
@@ -53,6 +53,7 @@ async function main() {
   const { createLogger } = await import('../src/logger.ts');
 
   const messages = Number(process.argv[2] ?? 2000);
+  const loadAtStart = loadavg()[0];
   const receiver = fork(fileURLToPath(import.meta.url), ['--receiver'], { execArgv: ['--import', 'tsx'] });
   const port = await new Promise<number>((resolve) => receiver.once('message', (m: { port: number }) => resolve(m.port)));
   const url = `http://127.0.0.1:${port}/hook`;
@@ -125,7 +126,7 @@ async function main() {
   const section = `<!-- webhooks:begin -->
 ## Webhooks
 
-\`node --import tsx bench/webhooks.ts ${messages}\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, SQLite (WAL, synchronous=NORMAL), one endpoint, the receiver a separate local process verifying every signature with \`standardwebhooks\`. Each message makes 3 events (queued, sent, delivered).
+\`node --import tsx bench/webhooks.ts ${messages}\` — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, SQLite (WAL, synchronous=NORMAL), one endpoint, the receiver a separate local process verifying every signature with \`standardwebhooks\`. Each message makes 3 events (queued, sent, delivered). Load average when it started: ${loadAtStart.toFixed(1)} (the machine was shared with other jobs; on an idle one expect more).
 
 | phase | messages | events received | events/s | seconds | event → receiver latency p50 / p95 / max (ms) | max outbox lag (s) | max delivery lag (s) | duplicates | bad signatures |
 |---|---|---|---|---|---|---|---|---|---|

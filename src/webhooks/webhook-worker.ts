@@ -156,6 +156,9 @@ export class WebhookWorker {
     await this.loopDone;
     this.sender.close();
     await Promise.allSettled([...this.inFlight]);
+    // Ready to be started (or driven by runOnce) again, with fresh connections.
+    this.sender = new HttpSender({ timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivateUrls });
+    this.stopping = false;
   }
 
   /** New events may exist (a status changed in this process): fan out and scan at once. */
