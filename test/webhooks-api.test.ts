@@ -267,4 +267,24 @@ describe('webhook behaviour on a manual clock', () => {
     assert.match(text, /switchboard_webhook_outbox_lag_seconds \d/);
     assert.match(text, /switchboard_webhook_delivery_lag_seconds \d/);
   });
+
+  test('a restart loses nothing: pending deliveries and not-yet-fanned-out events go after it', async () => {
+    const r = new Receiver();
+    await r.start();
+    try {
+      const ep = await endpoint(r.url);
+      r.secrets = [ep.secret];
+      await r.stop();
+      const id = await send();
+      await settle(env, clock, 5);
+      await env.restart({ clock });
+      await r.start();
+      clock.advance(60_000);
+      await settle(env, clock, 3);
+      assert.deepEqual(r.perMessage().order.get(id), ['message.queued', 'message.sent', 'message.delivered']);
+      assert.equal(r.badSignatures, 0);
+    } finally {
+      await r.stop();
+    }
+  });
 });
