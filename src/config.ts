@@ -32,6 +32,10 @@ export const ConfigSchema = z.object({
   SWITCHBOARD_SIMULATOR_SLOW_MS: int(0, 120_000).default(5000),
   SWITCHBOARD_SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
   SWITCHBOARD_DEFAULT_ACCOUNT_NAME: z.string().min(1).max(200).default('Default'),
+  /** Webhook retry delays, the last repeating until the window has passed (CONTRACT §7), e.g. `5s,30s,2m,10m,30m,1h,2h`. */
+  SWITCHBOARD_WEBHOOK_SCHEDULE: z.string().regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, 'must be durations like 5s,30s,2m,1h').default('5s,30s,2m,10m,30m,1h,2h'),
+  SWITCHBOARD_WEBHOOK_RETRY_WINDOW: z.string().regex(/^\d+(ms|s|m|h)$/, 'must be a duration like 24h').default('24h'),
+  SWITCHBOARD_WEBHOOK_TIMEOUT_MS: int(50, 120_000).default(10_000),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

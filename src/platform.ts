@@ -28,6 +28,7 @@ import { loadSealer, type Sealer } from './security/crypto.ts';
 import { SenderService } from './senders/sender-service.ts';
 import { openStorage, type Storage } from './storage/database.ts';
 import { migrate } from './storage/migrator.ts';
+import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts';
 
 export interface PlatformOptions {
   clock?: Clock;
@@ -61,6 +62,7 @@ export interface Platform {
   sealer: Sealer;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
+  webhooks: Webhooks;
   startWorkers(): Promise<void>;
   /** Runs every due piece of work once, waiting for it to finish (tests with a manual clock). */
   runDue(): Promise<number>;
@@ -139,6 +141,9 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     if (rows.some((r) => r.status === 'queued')) dispatcher.wake();
   });
 
+  const webhooks = createWebhooks({ storage, clock, random, metrics, log, config });
+  statuses.onTransition(() => webhooks.worker.wake());
+
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
     await storage.db.deleteFrom('idempotency_keys').where('created_at', '<', clock.now() - IDEMPOTENCY_TTL_MS).execute();
@@ -168,9 +173,11 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     sealer,
     receipts,
     dispatcher,
+    webhooks,
     async startWorkers() {
       await connectors.startAll();
       dispatcher.start();
+      webhooks.worker.start();
       sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
       sweeper.unref();
     },
@@ -182,6 +189,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
           const runner = (c as { runDue?: () => Promise<number> }).runDue;
           if (runner) n += await runner.call(c);
         }
+        n += await webhooks.worker.runOnce({ wait: true });
         total += n;
         if (n === 0) break;
       }
@@ -190,6 +198,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     async close() {
       if (sweeper) clearInterval(sweeper);
       await dispatcher.stop();
+      await webhooks.worker.stop();
       await connectors.stopAll();
       await storage.close();
     },

@@ -15,6 +15,7 @@
 //   outcome  — the connector's answer, recorded in a second transaction: `sent` with the
 //              provider's id, or an error class whose policy (error-policy.ts) decides between
 //              retry, failover, suppression and review.
+import { sql } from 'kysely';
 import type { Clock, Random } from '../clock.ts';
 import type { Connector, OutboundMessage, SubmitResult } from '../connectors/connector.ts';
 import type { ConnectorManager } from '../connectors/connector-manager.ts';
@@ -196,7 +197,9 @@ export class Dispatcher {
       let q = tx
         .selectFrom('messages')
         .selectAll()
-        .where('status', 'in', ['scheduled', 'queued'])
+        // Literal statuses, not bound parameters: only then can the planner see that the query
+        // implies the partial index's predicate and use messages_due instead of a table scan.
+        .where(sql<boolean>`status in ('scheduled', 'queued')`)
         .where('next_attempt_at', '<=', now)
         .orderBy('next_attempt_at')
         .limit(limit);
@@ -422,7 +425,7 @@ export class Dispatcher {
     const due = await this.storage.db
       .selectFrom('messages')
       .select('id')
-      .where('status', 'in', ['scheduled', 'queued', 'sent'])
+      .where(sql<boolean>`status in ('scheduled', 'queued', 'sent')`)
       .where('expires_at', '<=', now)
       .limit(500)
       .execute();
@@ -443,7 +446,7 @@ export class Dispatcher {
     const stale = await this.storage.db
       .selectFrom('messages')
       .selectAll()
-      .where('status', '=', 'sending')
+      .where(sql<boolean>`status = 'sending'`)
       .where('lease_expires_at', '<', now)
       .limit(100)
       .execute();

@@ -19,6 +19,7 @@ import { randomToken } from '../ids.ts';
 import { messageRoutes } from '../messages/message-routes.ts';
 import type { Platform } from '../platform.ts';
 import { reviewRoutes } from '../review/review-routes.ts';
+import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
@@ -89,5 +90,6 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   conversationRoutes(app, p);
   simulatorRoutes(app, p);
   connectorRoutes(app, p);
+  webhookRoutes(app, p);
   return app;
 }

@@ -3,6 +3,7 @@
 import { Migrator, type Kysely, type Migration } from 'kysely';
 import type { DialectName, Storage } from './database.ts';
 import * as m001 from './migrations/001-initial.ts';
+import * as m002 from './migrations/002-webhooks.ts';
 import * as m003 from './migrations/003-contacts.ts';
 import * as m004 from './migrations/004-connector-secrets.ts';
 import * as m005 from './migrations/005-throttle.ts';
@@ -15,6 +16,7 @@ type MigrationModule = { up(db: Kysely<any>, ctx: MigrationContext): Promise<voi
 
 const MIGRATIONS: Record<string, MigrationModule> = {
   '001-initial': m001,
+  '002-webhooks': m002,
   '003-contacts': m003,
   '004-connector-secrets': m004,
   '005-throttle': m005,

@@ -1,0 +1,114 @@
+// One HTTP POST to a receiver, defensively: a hard timeout over the whole exchange, redirects
+// never followed (a 3xx is a failed attempt), at most the first 1 KB of the response body read
+// and the socket destroyed after that (a 50 MB answer costs 1 KB of memory), and, unless private
+// URLs are allowed, the resolved address checked at connect time (DNS that points a public name at
+// 127.0.0.1 or 10.x is refused). It never throws: every failure is an outcome with an error text.
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import { isPrivateAddress } from '../net/url-policy.ts';
+
+export const RESPONSE_BODY_CAP = 1024;
+
+export interface SendResult {
+  /** The receiver's HTTP status, or null when no answer came (timeout, refused, reset). */
+  status: number | null;
+  /** First 1 KB of the response body, as text. */
+  body: string | null;
+  latencyMs: number;
+  error: string | null;
+}
+
+export interface SenderOptions {
+  timeoutMs: number;
+  allowPrivate: boolean;
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, options.all ? [] : '');
+    const list = addresses as LookupAddress[];
+    const bad = list.find((a) => isPrivateAddress(a.address));
+    if (bad) {
+      const e: NodeJS.ErrnoException = new Error(`${hostname} resolves to a private address (${bad.address}); refused unless SWITCHBOARD_ALLOW_PRIVATE_URLS=true`);
+      e.code = 'EPRIVATEADDRESS';
+      return callback(e, options.all ? [] : '');
+    }
+    if (options.all) return callback(null, list);
+    callback(null, list[0].address, list[0].family);
+  });
+}
+
+export class HttpSender {
+  private httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
+  private httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
+
+  constructor(private opts: SenderOptions) {}
+
+  post(url: string, headers: Record<string, string>, payload: string): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    return new Promise<SendResult>((resolve) => {
+      let settled = false;
+      let status: number | null = null;
+      let latencyMs = 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const finish = (error: string | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const body = size > 0 ? Buffer.concat(chunks).subarray(0, RESPONSE_BODY_CAP).toString('utf8') : status === null ? null : '';
+        resolve({ status, body, latencyMs: status === null ? elapsed() : latencyMs, error });
+      };
+      let target: URL;
+      try {
+        target = new URL(url);
+      } catch {
+        finish('invalid URL');
+        return;
+      }
+      const isHttps = target.protocol === 'https:';
+      const req = (isHttps ? https : http).request(target, {
+        method: 'POST',
+        agent: isHttps ? this.httpsAgent : this.httpAgent,
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'user-agent': 'Switchboard-Webhooks/1' },
+        lookup: this.opts.allowPrivate ? undefined : (guardedLookup as unknown as typeof dnsLookup),
+      });
+      // The whole exchange, headers and the capped body, must fit in the timeout. An answer whose
+      // body never ends still counts by its status.
+      const timer = setTimeout(() => {
+        const msg = status === null ? `no answer within ${this.opts.timeoutMs} ms` : null;
+        req.destroy();
+        finish(msg);
+      }, this.opts.timeoutMs);
+      req.on('response', (res) => {
+        status = res.statusCode ?? null;
+        latencyMs = elapsed();
+        res.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          chunks.push(chunk);
+          size += chunk.length;
+          // Enough: never buffer a large answer. Destroying drops the connection instead of
+          // draining megabytes we would throw away.
+          if (size >= RESPONSE_BODY_CAP) {
+            res.destroy();
+            finish(null);
+          }
+        });
+        res.on('end', () => finish(null));
+        res.on('error', () => finish(null));
+        res.on('close', () => finish(null));
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => finish(err.code ? `${err.code}: ${err.message}` : err.message));
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
