@@ -7,6 +7,7 @@ import * as m002 from './migrations/002-webhooks.ts';
 import * as m003 from './migrations/003-contacts.ts';
 import * as m004 from './migrations/004-connector-secrets.ts';
 import * as m005 from './migrations/005-throttle.ts';
+import * as m006 from './migrations/006-inbound-routes.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '003-contacts': m003,
   '004-connector-secrets': m004,
   '005-throttle': m005,
+  '006-inbound-routes': m006,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {

@@ -195,4 +195,41 @@ export function webhookRoutes(app: FastifyInstance, p: Platform): void {
     },
     async (req) => w.replay(principalOf(req), id(req), req.body as Record<string, unknown>),
   );
+
+  const InboundRoute = Type.Object({
+    id: Type.String(),
+    object: Type.Literal('inbound_route'),
+    priority: Type.Integer(),
+    match: Type.Object({ number: Type.Optional(Type.String()), keyword: Type.Optional(Type.String()), owner: Type.Optional(Type.String()) }),
+    endpoint_id: Type.String(),
+    created_at: Type.String(),
+  });
+  const r = p.webhooks.inboundRoutes;
+
+  app.post(
+    '/v1/inbound-routes',
+    {
+      config,
+      schema: {
+        tags: ['inbox'],
+        summary: 'Send inbound messages that match (the number they came to, their keyword, the contact’s owner) to one webhook endpoint',
+        description: 'Rules are read lowest priority first; the first that matches sends the message.received event to its endpoint only. With no matching rule, every subscribed endpoint receives it.',
+        body: Type.Object({
+          priority: Type.Optional(Type.Integer()),
+          match: Type.Object({ number: Type.Optional(Type.String()), keyword: Type.Optional(Type.String()), owner: Type.Optional(Type.String()) }),
+          endpoint_id: Type.String(),
+        }),
+        response: { 201: InboundRoute, ...errorResponses(400, 401, 403, 422) },
+      },
+    },
+    async (req, reply) => reply.status(201).send(await r.create(principalOf(req), req.body as Record<string, unknown>)),
+  );
+  app.get('/v1/inbound-routes', { config, schema: { tags: ['inbox'], summary: 'Inbound routing rules, in the order they are read', response: { 200: Type.Object({ data: Type.Array(InboundRoute) }), ...errorResponses(401, 403) } } }, async (req) => ({
+    data: await r.list(principalOf(req)),
+  }));
+  app.delete(
+    '/v1/inbound-routes/:id',
+    { config, schema: { tags: ['inbox'], summary: 'Delete an inbound routing rule', params: IdParams, response: { 200: Type.Object({ id: Type.String(), deleted: Type.Boolean() }), ...errorResponses(401, 403, 404) } } },
+    async (req) => r.remove(principalOf(req), id(req)),
+  );
 }

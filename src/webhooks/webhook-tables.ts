@@ -69,7 +69,19 @@ export interface WebhookAttemptsTable {
   error: string | null;
 }
 
+export interface InboundRoutesTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  priority: number;
+  /** JSON: {number?, keyword?, owner?}; every given field must match. */
+  match: string;
+  endpoint_id: string;
+  created_at: number;
+}
+
 export interface WebhookDB extends Omit<DB, 'outbox'> {
+  inbound_routes: InboundRoutesTable;
   outbox: OutboxTable & { fanned_out_at: number | null };
   webhook_endpoints: WebhookEndpointsTable;
   webhook_callback_secrets: WebhookCallbackSecretsTable;

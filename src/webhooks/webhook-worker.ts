@@ -26,6 +26,7 @@ import { systemClock, type Clock, type Random } from '../clock.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Storage } from '../storage/database.ts';
+import { inboundFacts, routeInbound } from './inbound-routing.ts';
 import { HttpSender, type SendResult } from './http-sender.ts';
 import { nextAttemptAt, type RetrySchedule } from './schedule.ts';
 import { activeSecrets, signedHeaders } from './signing.ts';
@@ -329,8 +330,14 @@ export class WebhookWorker {
         delivered_at: null,
       });
       for (const e of events) {
+        // An inbound message that a routing rule claims goes to that rule's endpoint only.
+        const routedTo = e.type === 'message.received' ? await routeInbound(tx, e.account_id, e.mode, inboundFacts(e.payload)) : null;
         for (const ep of endpoints) {
           if (ep.account_id !== e.account_id || ep.mode !== e.mode) continue;
+          if (routedTo !== null) {
+            if (ep.id === routedTo) deliveries.push(make(e, ep, ep.url));
+            continue;
+          }
           const wanted: string[] = JSON.parse(ep.events);
           if (wanted.length === 0 || wanted.includes(e.type)) deliveries.push(make(e, ep, ep.url));
         }

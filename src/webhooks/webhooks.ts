@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Storage } from '../storage/database.ts';
+import { InboundRouteService } from './inbound-routing.ts';
 import { parseSchedule } from './schedule.ts';
 import { WebhookService } from './webhook-service.ts';
 import { WebhookWorker, type WebhookWorkerOptions } from './webhook-worker.ts';
@@ -13,6 +14,7 @@ import { WebhookWorker, type WebhookWorkerOptions } from './webhook-worker.ts';
 export interface Webhooks {
   service: WebhookService;
   worker: WebhookWorker;
+  inboundRoutes: InboundRouteService;
 }
 
 export function createWebhooks(deps: {
@@ -34,5 +36,5 @@ export function createWebhooks(deps: {
     pollMs: config.SWITCHBOARD_POLL_MS,
     ...deps.worker,
   });
-  return { service, worker };
+  return { service, worker, inboundRoutes: new InboundRouteService(deps.storage, deps.clock) };
 }
