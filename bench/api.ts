@@ -4,7 +4,7 @@
 // input, and the server's peak RSS. Every run states accepted, delivered, lost, duplicated.
 import Sqlite from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, machine, percentile, startServer, writeSection } from './lib.ts';
 
@@ -18,6 +18,7 @@ function recipients(i: number) {
 }
 
 async function main() {
+  const loadAtStart = loadavg()[0];
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
   const dbPath = join(dir, 'bench.db');
   const server = await startServer({ DATABASE_URL: dbPath, SWITCHBOARD_SIMULATOR_RECEIPT_MS: '50' });
@@ -129,7 +130,7 @@ async function main() {
     console.log(table);
     writeSection(
       'API on SQLite (bench/api.ts)',
-      `Machine: ${machine()}. One server process (\`switchboard start\`, embedded SQLite, WAL, synchronous=NORMAL, the simulator with 50 ms receipts) and the load from a separate process on 127.0.0.1. Run: ${new Date().toISOString().slice(0, 10)}.\n\n${table}`,
+      `Machine: ${machine()}. One server process (\`switchboard start\`, embedded SQLite, WAL, synchronous=NORMAL, the simulator with 50 ms receipts) and the load from a separate process on 127.0.0.1. Run: ${new Date().toISOString().slice(0, 10)}, load average ${loadAtStart.toFixed(1)} at the start (above 0.5, other work shared the cores).\n\n${table}`,
     );
   } finally {
     client.close();
