@@ -49,6 +49,7 @@ export class Dispatcher {
   private leased = new Set<string>();
   /** Submits in flight per connector, held under each connector's capabilities.maxInFlight. */
   private connectorLoad = new Map<string, number>();
+  private lastSweep = 0;
   private renewTimer: NodeJS.Timeout | null = null;
   private wakeResolve: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
@@ -157,8 +158,15 @@ export class Dispatcher {
    * (tests drive the platform this way with a manual clock).
    */
   async runOnce({ wait }: { wait: boolean } = { wait: true }): Promise<number> {
-    let did = await this.expireDue();
-    did += await this.resolveInDoubt();
+    // Expiry and in-doubt scans need no more than one pass a second; a busy loop claims many
+    // times a second and should not pay for them each time. A driven pass (tests) always runs them.
+    let did = 0;
+    const now = this.clock.now();
+    if (wait || now - this.lastSweep >= 1000 || now < this.lastSweep) {
+      this.lastSweep = now;
+      did += await this.expireDue();
+      did += await this.resolveInDoubt();
+    }
     const capacity = this.opts.maxInFlight - this.inFlight.size;
     if (capacity > 0) {
       const claimed = await this.claim(Math.min(capacity, this.opts.batchSize));
