@@ -46,7 +46,7 @@ describe('operations', () => {
     const doc = res.json();
     assert.equal(doc.openapi, '3.1.0');
     const paths = Object.keys(doc.paths);
-    for (const p of ['/v1/messages', '/v1/messages/batch', '/v1/messages/{id}', '/v1/messages/{id}/events', '/v1/messages/{id}/cancel', '/v1/review', '/v1/review/{id}/resolve', '/oauth/token', '/v1/keys', '/v1/clients', '/v1/consent', '/v1/simulator/inbound', '/healthz', '/readyz', '/metrics']) {
+    for (const p of ['/v1/messages', '/v1/messages/batch', '/v1/messages/{id}', '/v1/messages/{id}/events', '/v1/messages/{id}/cancel', '/v1/review', '/v1/review/{id}/resolve', '/oauth/token', '/v1/keys', '/v1/clients', '/v1/consent', '/v1/simulator/inbound', '/v1/connectors', '/v1/connectors/{id}', '/v1/routes', '/v1/senders', '/v1/webhooks', '/v1/webhooks/{id}/deliveries', '/v1/webhooks/deliveries/{id}/retry', '/v1/inbound-routes', '/v1/contacts', '/v1/contacts/import', '/v1/conversations', '/v1/conversations/{id}/messages', '/healthz', '/readyz', '/metrics']) {
       assert.ok(paths.includes(p), `${p} is documented`);
     }
     assert.ok(doc.paths['/v1/messages'].post.requestBody);
