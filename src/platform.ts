@@ -122,6 +122,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     clock,
     sink,
     simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
+    publicUrl: config.SWITCHBOARD_PUBLIC_URL,
   }, sealer);
   const throttle = new Throttle();
   const dispatcher = new Dispatcher(storage, clock, random, statuses, router, connectors, consent, review, receipts, metrics, throttle, {
