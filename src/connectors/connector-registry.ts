@@ -3,6 +3,7 @@
 import type { ConnectorFactory } from './connector.ts';
 import { SimulatorConnector } from './simulator/simulator-connector.ts';
 import { SmppConnector, validateSmppConfig } from './smpp/smpp-connector.ts';
+import { TelnyxConnector, validateTelnyxConfig } from './telnyx/telnyx-connector.ts';
 import { TwilioConnector, validateTwilioConfig } from './twilio/twilio-connector.ts';
 
 export interface ConnectorType {
@@ -15,4 +16,5 @@ export const CONNECTOR_TYPES: Record<string, ConnectorType> = {
   simulator: { create: (row, deps) => new SimulatorConnector(row, deps) },
   smpp: { create: (row, deps) => new SmppConnector(row, deps), validate: validateSmppConfig },
   twilio: { create: (row, deps) => new TwilioConnector(row, deps), validate: validateTwilioConfig },
+  telnyx: { create: (row, deps) => new TelnyxConnector(row, deps), validate: validateTelnyxConfig },
 };
