@@ -4,6 +4,7 @@ import type { ConnectorFactory } from './connector.ts';
 import { SimulatorConnector } from './simulator/simulator-connector.ts';
 import { SmppConnector, validateSmppConfig } from './smpp/smpp-connector.ts';
 import { TelnyxConnector, validateTelnyxConfig } from './telnyx/telnyx-connector.ts';
+import { VonageConnector, validateVonageConfig } from './vonage/vonage-connector.ts';
 import { TwilioConnector, validateTwilioConfig } from './twilio/twilio-connector.ts';
 
 export interface ConnectorType {
@@ -17,4 +18,5 @@ export const CONNECTOR_TYPES: Record<string, ConnectorType> = {
   smpp: { create: (row, deps) => new SmppConnector(row, deps), validate: validateSmppConfig },
   twilio: { create: (row, deps) => new TwilioConnector(row, deps), validate: validateTwilioConfig },
   telnyx: { create: (row, deps) => new TelnyxConnector(row, deps), validate: validateTelnyxConfig },
+  vonage: { create: (row, deps) => new VonageConnector(row, deps), validate: validateVonageConfig },
 };
