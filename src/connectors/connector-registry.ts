@@ -1,11 +1,12 @@
 // Connector types, one entry each. A new provider is a folder under connectors/ and an entry
 // here: how to start a session, and how to check a config before it is stored.
 import type { ConnectorFactory } from './connector.ts';
+import { PlivoConnector, validatePlivoConfig } from './plivo/plivo-connector.ts';
 import { SimulatorConnector } from './simulator/simulator-connector.ts';
 import { SmppConnector, validateSmppConfig } from './smpp/smpp-connector.ts';
 import { TelnyxConnector, validateTelnyxConfig } from './telnyx/telnyx-connector.ts';
-import { VonageConnector, validateVonageConfig } from './vonage/vonage-connector.ts';
 import { TwilioConnector, validateTwilioConfig } from './twilio/twilio-connector.ts';
+import { VonageConnector, validateVonageConfig } from './vonage/vonage-connector.ts';
 
 export interface ConnectorType {
   create: ConnectorFactory;
@@ -19,4 +20,5 @@ export const CONNECTOR_TYPES: Record<string, ConnectorType> = {
   twilio: { create: (row, deps) => new TwilioConnector(row, deps), validate: validateTwilioConfig },
   telnyx: { create: (row, deps) => new TelnyxConnector(row, deps), validate: validateTelnyxConfig },
   vonage: { create: (row, deps) => new VonageConnector(row, deps), validate: validateVonageConfig },
+  plivo: { create: (row, deps) => new PlivoConnector(row, deps), validate: validatePlivoConfig },
 };
