@@ -1,6 +1,7 @@
 // The Plivo connector through the whole platform, against a fake Plivo on 127.0.0.1 that follows
 // the documented request and callback shapes and signs its callbacks (X-Plivo-Signature-V3).
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { systemClock } from '../../clock.ts';
 import { eventually, testEnv, type TestEnv } from '../../../test/helpers.ts';
@@ -13,6 +14,10 @@ describe('Plivo mapping (no sockets)', () => {
     assert.equal(a, plivoSignatureV3('tok', 'https://x.test/hook?a=1&b=2', 'n1', [['From', '2'], ['To', '1']]));
     assert.notEqual(a, plivoSignatureV3('tok', 'https://x.test/hook?a=1&b=2', 'n2', [['From', '2'], ['To', '1']]));
     assert.notEqual(a, plivoSignatureV3('tok', 'https://x.test/hook?a=1&b=2', 'n1', [['From', '2'], ['To', '9']]));
+    // The joining, spelled out: `?` before the sorted POST parameters even with no query.
+    const expected = createHmac('sha256', 'tok').update('https://x.test/hook?From2To1.n1').digest('base64');
+    assert.equal(plivoSignatureV3('tok', 'https://x.test/hook', 'n1', [['To', '1'], ['From', '2']]), expected);
+    assert.equal(plivoSignatureV3('tok', 'https://x.test/hook?b=2&a=1', 'n1'), createHmac('sha256', 'tok').update('https://x.test/hook?a=1&b=2.n1').digest('base64'));
   });
 
   test('status callbacks: final statuses only; ErrorCode becomes a class', () => {

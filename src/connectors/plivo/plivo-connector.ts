@@ -8,10 +8,10 @@
 //   inbound  — the application's message URL, /hooks/{connector_id}/inbound: From, To, Text,
 //              Type, MessageUUID, Media0….
 //
-// Signature V3: X-Plivo-Signature-V3 (or -MA-V3) = base64(HMAC-SHA256(auth_token,
-// url + "." + params + "." + nonce)) with X-Plivo-Signature-V3-Nonce, where url is the URL
-// Plivo called (its query sorted) and params are the POST parameters sorted by name, each as
-// name followed by value. The header may carry several signatures separated by commas.
+// Signature V3: X-Plivo-Signature-V3 (or -MA-V3) = base64(HMAC-SHA256(auth_token, the URL Plivo
+// called with its query sorted, the POST parameters sorted by name, and the nonce from
+// X-Plivo-Signature-V3-Nonce)) — see plivoSignatureV3 for the exact joining, taken from Plivo's
+// SDK. The header may carry several signatures separated by commas.
 import { createHmac } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
 import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
@@ -67,14 +67,21 @@ function sortedParams(entries: Array<[string, string]>): string {
     .join('');
 }
 
-/** The V3 signature of a call: the URL Plivo called, its POST parameters, and the nonce. */
+/**
+ * The V3 signature of a call, built as Plivo's SDKs build it: the URL without its query; then
+ * `?` and the query sorted as `name=value&…` (the `?` also when there are POST parameters and no
+ * query); then, when both exist, `.`; then the POST parameters sorted, each as name followed by
+ * value; then `.` and the nonce.
+ */
 export function plivoSignatureV3(authToken: string, url: string, nonce: string, post: Array<[string, string]> = []): string {
   const u = new URL(url);
-  const query = [...u.searchParams.entries()].sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : 1));
+  const byName = ([a, av]: [string, string], [b, bv]: [string, string]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0);
+  const query = [...u.searchParams.entries()].sort(byName).map(([k, v]) => `${k}=${v}`).join('&');
   let base = `${u.protocol}//${u.host}${u.pathname}`;
-  if (query.length > 0) base += `?${query.map(([k, v]) => `${k}=${v}`).join('&')}`;
-  const data = post.length > 0 ? `${base}.${sortedParams(post)}.${nonce}` : `${base}.${nonce}`;
-  return createHmac('sha256', authToken).update(data, 'utf8').digest('base64');
+  if (query || post.length > 0) base += `?${query}`;
+  if (query && post.length > 0) base += '.';
+  base += sortedParams(post);
+  return createHmac('sha256', authToken).update(`${base}.${nonce}`, 'utf8').digest('base64');
 }
 
 const plus = (n: string) => (/^\d{6,15}$/.test(n) ? `+${n}` : n);
