@@ -12,13 +12,15 @@ export interface ConnectorType {
   create: ConnectorFactory;
   /** Problems with a config (credentials included), in words; empty when it is usable. */
   validate?: (config: Record<string, unknown>) => string[];
+  /** Takes provider callbacks on /hooks/{id}/… (HTTP providers); others are never started by one. */
+  webhooks?: boolean;
 }
 
 export const CONNECTOR_TYPES: Record<string, ConnectorType> = {
   simulator: { create: (row, deps) => new SimulatorConnector(row, deps) },
   smpp: { create: (row, deps) => new SmppConnector(row, deps), validate: validateSmppConfig },
-  twilio: { create: (row, deps) => new TwilioConnector(row, deps), validate: validateTwilioConfig },
-  telnyx: { create: (row, deps) => new TelnyxConnector(row, deps), validate: validateTelnyxConfig },
-  vonage: { create: (row, deps) => new VonageConnector(row, deps), validate: validateVonageConfig },
-  plivo: { create: (row, deps) => new PlivoConnector(row, deps), validate: validatePlivoConfig },
+  twilio: { create: (row, deps) => new TwilioConnector(row, deps), validate: validateTwilioConfig, webhooks: true },
+  telnyx: { create: (row, deps) => new TelnyxConnector(row, deps), validate: validateTelnyxConfig, webhooks: true },
+  vonage: { create: (row, deps) => new VonageConnector(row, deps), validate: validateVonageConfig, webhooks: true },
+  plivo: { create: (row, deps) => new PlivoConnector(row, deps), validate: validatePlivoConfig, webhooks: true },
 };

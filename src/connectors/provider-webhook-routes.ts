@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
+import { CONNECTOR_TYPES } from './connector-registry.ts';
 import { trimSlash } from './provider-http.ts';
 
 export async function providerWebhookRoutes(app: FastifyInstance, p: Platform): Promise<void> {
@@ -19,7 +20,10 @@ export async function providerWebhookRoutes(app: FastifyInstance, p: Platform): 
         schema: { hide: true },
         handler: async (req, reply) => {
           const { connectorId } = req.params as { connectorId: string };
-          const connector = /^[A-Za-z0-9_-]{1,64}$/.test(connectorId) ? await p.connectors.get(connectorId) : null;
+          // Only an HTTP provider's session is started here: an unauthenticated call must not
+          // open, say, an SMPP bind in the API process.
+          const row = /^[A-Za-z0-9_-]{1,64}$/.test(connectorId) ? await p.connectors.row(connectorId) : null;
+          const connector = row?.enabled && CONNECTOR_TYPES[row.type]?.webhooks ? await p.connectors.get(connectorId) : null;
           if (!connector?.handleWebhook) throw new AppError('NOT_FOUND', `No connector ${connectorId} takes provider callbacks.`, { id: connectorId });
           const baseUrl = trimSlash(p.config.SWITCHBOARD_PUBLIC_URL ?? `${req.protocol}://${req.host}`);
           const answer = await connector.handleWebhook({

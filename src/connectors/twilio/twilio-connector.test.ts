@@ -126,6 +126,8 @@ describe('Twilio through the platform', () => {
     assert.ok(!inbound.some((m: { body: string }) => m.body === 'forged'));
     const unknown = await fake.post(`${base}/hooks/conn_nope/status`, { MessageSid: 'SM1', MessageStatus: 'delivered' });
     assert.equal(unknown.status, 404);
+    const notHttp = await fake.post(`${base}/hooks/conn_simulator/inbound`, { From: '+14155550001', To: SENDER, Body: 'x' });
+    assert.equal(notHttp.status, 404, 'a connector that is not an HTTP provider takes no callbacks');
   });
 
   test('inbound SMS and MMS become received messages; Twilio gets empty TwiML', async () => {
