@@ -145,6 +145,12 @@ describe('Twilio through the platform', () => {
     assert.equal(text.status, 'received');
     assert.equal(text.from, '+14155550777');
     assert.equal(text.connector_id, connectorId);
+    // Twilio retries a webhook that timed out: the same MessageSid is one message.
+    const again = { MessageSid: 'SMretry0000000000000000000000000', AccountSid: fake.accountSid, From: '+14155550778', To: SENDER, Body: 'sent twice', NumMedia: '0' };
+    assert.equal((await fake.post(`${base}/hooks/${connectorId}/inbound`, again)).status, 200);
+    assert.equal((await fake.post(`${base}/hooks/${connectorId}/inbound`, again)).status, 200);
+    const twice = (await env.req('GET', '/v1/messages?direction=inbound', { token: env.liveKey })).json().data.filter((m: { body: string }) => m.body === 'sent twice');
+    assert.equal(twice.length, 1);
     const photo = list.find((m) => m.body === 'photo')!;
     assert.equal(photo.channel, 'mms');
     assert.deepEqual(photo.media_urls, ['https://api.twilio.com/media/ME1']);
