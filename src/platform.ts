@@ -124,6 +124,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     clock,
     sink,
     simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
+    publicUrl: config.SWITCHBOARD_PUBLIC_URL,
   }, sealer);
   const throttle = new Throttle();
   const dispatcher = new Dispatcher(storage, clock, random, statuses, router, connectors, consent, review, receipts, metrics, throttle, {
@@ -146,7 +147,11 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
 
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
-    await storage.db.deleteFrom('idempotency_keys').where('created_at', '<', clock.now() - IDEMPOTENCY_TTL_MS).execute();
+    const now = clock.now();
+    await storage.db.deleteFrom('idempotency_keys').where('created_at', '<', now - IDEMPOTENCY_TTL_MS).execute();
+    // Held receipts: applied ones are on their message's timeline; unmatched ones are kept a
+    // week for inspection (a stray provider id, a part of a long message nobody tracks).
+    await storage.db.deleteFrom('pending_receipts').where('received_at', '<', now - 7 * 86400_000).execute();
   };
 
   const platform: Platform = {

@@ -88,6 +88,30 @@ export interface Connector {
   submit(message: OutboundMessage): Promise<SubmitResult>;
   lookup?(reference: string): Promise<SubmitResult | null>;
   state(): ConnectorState;
+  /**
+   * Optional: HTTP providers report receipts and inbound messages by calling us back. The
+   * connector verifies the provider's signature (throwing AppError AUTH_FAILED when it does not
+   * hold, before anything changes), reports to the sink, and says what to answer.
+   */
+  handleWebhook?(req: WebhookRequest): Promise<WebhookResponse>;
+}
+
+export interface WebhookRequest {
+  kind: 'status' | 'inbound';
+  method: string;
+  /** Path and query as requested, e.g. `/hooks/conn_1/status?x=1`. */
+  path: string;
+  /** The public base URL the provider called, unless the connector's config names its own. */
+  baseUrl: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** The body exactly as received: signatures are computed over it. */
+  rawBody: string;
+}
+
+export interface WebhookResponse {
+  status: number;
+  contentType?: string;
+  body?: string;
 }
 
 export interface ConnectorRow {
@@ -104,6 +128,8 @@ export interface ConnectorDeps {
   sink: ConnectorSink;
   /** Receipt delay and slow-submit delay for the simulator, from configuration. */
   simulator: { receiptDelayMs: number; slowSubmitMs: number; pollMs: number };
+  /** SWITCHBOARD_PUBLIC_URL: where providers reach our /hooks routes. */
+  publicUrl?: string;
 }
 
 export type ConnectorFactory = (row: ConnectorRow, deps: ConnectorDeps) => Connector;

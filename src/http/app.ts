@@ -10,6 +10,7 @@ import addFormatsImport from 'ajv-formats';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { authRoutes } from '../auth/auth-routes.ts';
 import { connectorRoutes } from '../connectors/connector-routes.ts';
+import { providerWebhookRoutes } from '../connectors/provider-webhook-routes.ts';
 import { consentRoutes } from '../consent/consent-routes.ts';
 import { contactRoutes } from '../contacts/contact-routes.ts';
 import { conversationRoutes } from '../inbox/conversation-routes.ts';
@@ -91,5 +92,6 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   simulatorRoutes(app, p);
   connectorRoutes(app, p);
   webhookRoutes(app, p);
+  await providerWebhookRoutes(app, p);
   return app;
 }

@@ -480,7 +480,6 @@ describe('SMPP through the platform', () => {
     // Whether the kill catches a submit on the wire or only ones waiting for a bind depends on
     // timing (the platform paces the connector at its throughput); either way none is lost.
     assert.ok(smsc.binds.length >= 2, 'the connector bound again after the restart');
-    assert.ok(smsc.binds.length >= 2, 'the connector bound again after the restart');
     const timeline = (await env.req('GET', `/v1/messages/${ids[0]}/events`, { token: env.liveKey })).json().data;
     assert.equal(timeline.at(-1).status, 'delivered');
     assert.equal(timeline.at(-1).data.raw.stat, 'DELIVRD');

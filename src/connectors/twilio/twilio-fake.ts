@@ -1,0 +1,148 @@
+// A fake Twilio for tests, on 127.0.0.1: the Messages resource as documented (form-encoded
+// POST, HTTP Basic, 201 with the message's JSON, errors as {code, message, more_info, status}),
+// and the callbacks Twilio makes — status callbacks and inbound messages — signed the way Twilio
+// signs them (X-Twilio-Signature), or wrongly when a test asks.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { twilioSignature } from './twilio-connector.ts';
+
+export interface TwilioFakeMessage {
+  sid: string;
+  accountSid: string;
+  params: URLSearchParams;
+  authorization: string | undefined;
+}
+
+export class TwilioFake {
+  readonly accountSid = `AC${randomBytes(16).toString('hex')}`;
+  readonly authToken = randomBytes(16).toString('hex');
+  messages: TwilioFakeMessage[] = [];
+  /** Recipients the fake refuses, with the Twilio error code and HTTP status it answers. */
+  refuse = new Map<string, { code: number; status: number; message: string }>();
+  private server: Server | null = null;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      void this.handle(req).then(
+        ({ status, body, headers }) => {
+          res.writeHead(status, { 'content-type': 'application/json', ...headers });
+          res.end(JSON.stringify(body));
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    const m = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(req.url ?? '');
+    if (!m || req.method !== 'POST') return { status: 404, body: { code: 20404, message: 'The requested resource was not found', more_info: 'https://www.twilio.com/docs/errors/20404', status: 404 } };
+    const expected = `Basic ${Buffer.from(`${this.accountSid}:${this.authToken}`).toString('base64')}`;
+    if (req.headers.authorization !== expected || m[1] !== this.accountSid) {
+      return { status: 401, body: { code: 20003, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 } };
+    }
+    if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) return { status: 400, body: { code: 20001, message: 'Unsupported content type', status: 400 } };
+    const params = new URLSearchParams(raw);
+    const to = params.get('To') ?? '';
+    if (!to) return { status: 400, body: { code: 21604, message: "A 'To' phone number is required.", more_info: 'https://www.twilio.com/docs/errors/21604', status: 400 } };
+    if (!params.get('Body') && !params.get('MediaUrl')) return { status: 400, body: { code: 21602, message: 'Message body is required.', status: 400 } };
+    const refusal = this.refuse.get(to);
+    if (refusal) {
+      return {
+        status: refusal.status,
+        body: { code: refusal.code, message: refusal.message, more_info: `https://www.twilio.com/docs/errors/${refusal.code}`, status: refusal.status },
+        headers: refusal.status === 429 ? { 'retry-after': '2' } : {},
+      };
+    }
+    const sid = `SM${randomBytes(16).toString('hex')}`;
+    this.messages.push({ sid, accountSid: m[1]!, params, authorization: req.headers.authorization });
+    const now = new Date().toUTCString();
+    return {
+      status: 201,
+      body: {
+        account_sid: this.accountSid,
+        api_version: '2010-04-01',
+        body: params.get('Body') ?? '',
+        date_created: now,
+        date_sent: null,
+        date_updated: now,
+        direction: 'outbound-api',
+        error_code: null,
+        error_message: null,
+        from: params.get('From'),
+        messaging_service_sid: params.get('MessagingServiceSid'),
+        num_media: String(params.getAll('MediaUrl').length),
+        num_segments: '1',
+        price: null,
+        price_unit: 'USD',
+        sid,
+        status: 'queued',
+        to,
+        uri: `/2010-04-01/Accounts/${this.accountSid}/Messages/${sid}.json`,
+      },
+    };
+  }
+
+  /** POSTs a form to one of the platform's hooks, signed with the auth token (or not). */
+  async post(url: string, params: Record<string, string>, opts: { signWith?: string } = {}): Promise<Response> {
+    const form = new URLSearchParams(params);
+    const signature = twilioSignature(opts.signWith ?? this.authToken, url, params);
+    return fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature, 'i-twilio-idempotency-token': randomBytes(8).toString('hex') }, body: form.toString() });
+  }
+
+  /** A status callback for a message the fake accepted, to the StatusCallback it was given. */
+  async status(sid: string, status: string, opts: { errorCode?: string; signWith?: string } = {}): Promise<Response> {
+    const msg = this.messages.find((x) => x.sid === sid);
+    if (!msg) throw new Error(`no message ${sid}`);
+    const callback = msg.params.get('StatusCallback');
+    if (!callback) throw new Error(`message ${sid} had no StatusCallback`);
+    const params: Record<string, string> = {
+      SmsSid: sid,
+      SmsStatus: status,
+      MessageStatus: status,
+      To: msg.params.get('To') ?? '',
+      MessageSid: sid,
+      AccountSid: this.accountSid,
+      From: msg.params.get('From') ?? '',
+      ApiVersion: '2010-04-01',
+    };
+    if (opts.errorCode) params.ErrorCode = opts.errorCode;
+    return this.post(callback, params, { signWith: opts.signWith });
+  }
+
+  /** An inbound message, as Twilio posts it to the number's messaging webhook. */
+  async inbound(url: string, m: { from: string; to: string; body: string; mediaUrls?: string[] }, opts: { signWith?: string } = {}): Promise<Response> {
+    const sid = `SM${randomBytes(16).toString('hex')}`;
+    const params: Record<string, string> = {
+      ToCountry: 'US',
+      SmsMessageSid: sid,
+      NumMedia: String(m.mediaUrls?.length ?? 0),
+      SmsSid: sid,
+      SmsStatus: 'received',
+      Body: m.body,
+      To: m.to,
+      NumSegments: '1',
+      MessageSid: sid,
+      AccountSid: this.accountSid,
+      From: m.from,
+      ApiVersion: '2010-04-01',
+    };
+    for (const [i, u] of (m.mediaUrls ?? []).entries()) {
+      params[`MediaUrl${i}`] = u;
+      params[`MediaContentType${i}`] = 'image/jpeg';
+    }
+    return this.post(url, params, opts);
+  }
+}

@@ -1,0 +1,103 @@
+// A fake Vonage SMS API for tests, on 127.0.0.1: POST /sms/json as documented (form-encoded,
+// api_key/api_secret in the body, HTTP 200 with messages[].status), and the signed webhooks
+// Vonage sends: delivery receipts (POST JSON here) and inbound messages (GET query parameters,
+// Vonage's default), signed with the signature secret, or wrongly when a test asks.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { vonageSignature, type VonageSignatureMethod } from './vonage-connector.ts';
+
+export interface VonageFakeMessage {
+  id: string;
+  params: URLSearchParams;
+}
+
+export class VonageFake {
+  readonly apiKey = randomBytes(4).toString('hex');
+  readonly apiSecret = randomBytes(8).toString('hex');
+  readonly signatureSecret = randomBytes(16).toString('hex');
+  method: VonageSignatureMethod = 'sha256';
+  messages: VonageFakeMessage[] = [];
+  /** Recipients (digits, no '+') the fake refuses, with the status and error-text it answers. */
+  refuse = new Map<string, { status: string; errorText: string }>();
+  private server: Server | null = null;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      void this.handle(req).then(
+        ({ status, body }) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(body));
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    if (req.url !== '/sms/json' || req.method !== 'POST') return { status: 404, body: {} };
+    const params = new URLSearchParams(raw);
+    const to = params.get('to') ?? '';
+    const one = (m: Record<string, string>) => ({ status: 200, body: { 'message-count': '1', messages: [m] } });
+    if (params.get('api_key') !== this.apiKey || params.get('api_secret') !== this.apiSecret) return one({ status: '4', 'error-text': 'Bad Credentials' });
+    if (!to || !params.get('from') || !params.get('text')) return one({ status: '2', 'error-text': 'Missing to, from or text' });
+    const refusal = this.refuse.get(to);
+    if (refusal) return one({ to, status: refusal.status, 'error-text': refusal.errorText });
+    const id = randomBytes(8).toString('hex').toUpperCase();
+    this.messages.push({ id, params });
+    return one({ to, 'message-id': id, status: '0', 'remaining-balance': '3.14159265', 'message-price': '0.03330000', network: '12345', 'client-ref': params.get('client-ref') ?? '' });
+  }
+
+  private sign(params: Record<string, string>, wrong: boolean, timestamp?: number): Record<string, string> {
+    const p: Record<string, string> = { ...params, timestamp: String(timestamp ?? Math.floor(Date.now() / 1000)), nonce: randomBytes(8).toString('hex') };
+    p.sig = vonageSignature(p, wrong ? 'not-the-secret' : this.signatureSecret, this.method);
+    return p;
+  }
+
+  /** A delivery receipt for a message the fake accepted, POSTed as JSON to its callback URL. */
+  async receipt(id: string, status: string, opts: { errCode?: string; wrong?: boolean; timestamp?: number } = {}): Promise<Response> {
+    const msg = this.messages.find((x) => x.id === id);
+    if (!msg) throw new Error(`no message ${id}`);
+    const callback = msg.params.get('callback');
+    if (!callback) throw new Error(`message ${id} had no callback`);
+    const p = this.sign(
+      {
+        msisdn: msg.params.get('to') ?? '',
+        to: msg.params.get('from') ?? '',
+        'network-code': '12345',
+        messageId: id,
+        price: '0.03330000',
+        status,
+        scts: '2601051500',
+        'err-code': opts.errCode ?? '0',
+        'api-key': this.apiKey,
+        'client-ref': msg.params.get('client-ref') ?? '',
+        'message-timestamp': new Date().toISOString().slice(0, 19).replace('T', ' '),
+      },
+      opts.wrong ?? false,
+      opts.timestamp,
+    );
+    return fetch(callback, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(p) });
+  }
+
+  /** An inbound message, as a GET with query parameters (Vonage's default). */
+  async inbound(url: string, m: { from: string; to: string; text: string }, opts: { wrong?: boolean } = {}): Promise<Response> {
+    const p = this.sign(
+      { msisdn: m.from.replace(/^\+/, ''), to: m.to.replace(/^\+/, ''), messageId: randomBytes(8).toString('hex').toUpperCase(), text: m.text, type: 'text', keyword: m.text.split(' ')[0]!.toUpperCase(), 'api-key': this.apiKey, 'message-timestamp': new Date().toISOString().slice(0, 19).replace('T', ' ') },
+      opts.wrong ?? false,
+    );
+    return fetch(`${url}?${new URLSearchParams(p).toString()}`);
+  }
+}
