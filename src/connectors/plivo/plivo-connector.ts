@@ -12,9 +12,10 @@
 // called with its query sorted, the POST parameters sorted by name, and the nonce from
 // X-Plivo-Signature-V3-Nonce)) — see plivoSignatureV3 for the exact joining, taken from Plivo's
 // SDK. The header may carry several signatures separated by commas.
+import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createHmac } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
-import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
+import type { ConnectorDeps, ConnectorRow, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
 import { checkUrl, classOfHttpStatus, failure, header, isAnswer, request, requireStrings, retryAfterMs, safeEqual, trimSlash } from '../provider-http.ts';
 
 export interface PlivoConfig {
@@ -86,49 +87,14 @@ export function plivoSignatureV3(authToken: string, url: string, nonce: string, 
 
 const plus = (n: string) => (/^\d{6,15}$/.test(n) ? `+${n}` : n);
 
-export class PlivoConnector implements Connector {
+export class PlivoConnector extends HttpProviderConnector<PlivoConfig> {
   readonly type = 'plivo';
-  readonly id: string;
-  readonly capabilities: Connector['capabilities'];
-  private config: PlivoConfig;
-  private inFlight = 0;
-  private lastError: string | null = null;
-  private running = false;
 
-  constructor(
-    row: ConnectorRow,
-    private deps: ConnectorDeps,
-  ) {
-    this.id = row.id;
-    this.config = row.config as unknown as PlivoConfig;
-    this.capabilities = { channels: ['sms', 'mms'], lookup: false, maxInFlight: this.config.max_in_flight ?? 10 };
+  constructor(row: ConnectorRow, deps: ConnectorDeps) {
+    super(row, deps, ['sms', 'mms']);
   }
 
-  async start(): Promise<void> {
-    this.running = true;
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-  }
-
-  state(): ConnectorState {
-    return { status: this.running ? 'up' : 'stopped', in_flight: this.inFlight, last_error: this.lastError };
-  }
-
-  async submit(m: OutboundMessage): Promise<SubmitResult> {
-    this.inFlight++;
-    try {
-      const r = await this.doSubmit(m);
-      if (!r.ok && (r.errorClass === 'AUTH_FAILED' || r.errorClass === 'UNREACHABLE')) this.lastError = r.message;
-      else if (r.ok) this.lastError = null;
-      return r;
-    } finally {
-      this.inFlight--;
-    }
-  }
-
-  private async doSubmit(m: OutboundMessage): Promise<SubmitResult> {
+  protected async send(m: OutboundMessage): Promise<SubmitResult> {
     const body: Record<string, unknown> = { dst: m.to.replace(/^\+/, ''), text: m.body ?? '' };
     if (this.config.powerpack_uuid) body.powerpack_uuid = this.config.powerpack_uuid;
     else if (m.from) body.src = m.from.replace(/^\+/, '');

@@ -12,9 +12,10 @@
 // `${telnyx-timestamp}|${raw body}` with Telnyx's key; config public_key is the public half from
 // the portal (base64 of the 32-byte key, or PEM). A timestamp more than five minutes off is
 // refused, so a captured callback cannot be replayed later.
+import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
-import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
+import type { ConnectorDeps, ConnectorRow, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
 import { checkUrl, classOfHttpStatus, failure, header, isAnswer, request, requireStrings, retryAfterMs, trimSlash } from '../provider-http.ts';
 
 export interface TelnyxConfig {
@@ -92,51 +93,16 @@ interface TelnyxPayload {
   errors?: TelnyxError[];
 }
 
-export class TelnyxConnector implements Connector {
+export class TelnyxConnector extends HttpProviderConnector<TelnyxConfig> {
   readonly type = 'telnyx';
-  readonly id: string;
-  readonly capabilities: Connector['capabilities'];
-  private config: TelnyxConfig;
   private key: KeyObject | null;
-  private inFlight = 0;
-  private lastError: string | null = null;
-  private running = false;
 
-  constructor(
-    row: ConnectorRow,
-    private deps: ConnectorDeps,
-  ) {
-    this.id = row.id;
-    this.config = row.config as unknown as TelnyxConfig;
+  constructor(row: ConnectorRow, deps: ConnectorDeps) {
+    super(row, deps, ['sms', 'mms']);
     this.key = typeof this.config.public_key === 'string' ? telnyxPublicKey(this.config.public_key) : null;
-    this.capabilities = { channels: ['sms', 'mms'], lookup: false, maxInFlight: this.config.max_in_flight ?? 10 };
   }
 
-  async start(): Promise<void> {
-    this.running = true;
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-  }
-
-  state(): ConnectorState {
-    return { status: this.running ? 'up' : 'stopped', in_flight: this.inFlight, last_error: this.lastError };
-  }
-
-  async submit(m: OutboundMessage): Promise<SubmitResult> {
-    this.inFlight++;
-    try {
-      const r = await this.doSubmit(m);
-      if (!r.ok && (r.errorClass === 'AUTH_FAILED' || r.errorClass === 'UNREACHABLE')) this.lastError = r.message;
-      else if (r.ok) this.lastError = null;
-      return r;
-    } finally {
-      this.inFlight--;
-    }
-  }
-
-  private async doSubmit(m: OutboundMessage): Promise<SubmitResult> {
+  protected async send(m: OutboundMessage): Promise<SubmitResult> {
     const body: Record<string, unknown> = { to: m.to };
     if (m.from) body.from = m.from;
     if (this.config.messaging_profile_id) body.messaging_profile_id = this.config.messaging_profile_id;

@@ -12,9 +12,10 @@
 // as name followed by value)), where url is exactly the URL Twilio called: our public base URL
 // (config webhook_base_url, else SWITCHBOARD_PUBLIC_URL) plus the path. A signature that does
 // not hold is AUTH_FAILED and changes nothing.
+import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createHmac } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
-import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
+import type { ConnectorDeps, ConnectorRow, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
 import { checkUrl, classOfHttpStatus, failure, header, isAnswer, request, requireStrings, retryAfterMs, safeEqual, trimSlash } from '../provider-http.ts';
 
 export interface TwilioConfig {
@@ -79,34 +80,11 @@ export function twilioSignature(authToken: string, url: string, params: URLSearc
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 
-export class TwilioConnector implements Connector {
+export class TwilioConnector extends HttpProviderConnector<TwilioConfig> {
   readonly type = 'twilio';
-  readonly id: string;
-  readonly capabilities: Connector['capabilities'];
-  private config: TwilioConfig;
-  private inFlight = 0;
-  private lastError: string | null = null;
-  private running = false;
 
-  constructor(
-    row: ConnectorRow,
-    private deps: ConnectorDeps,
-  ) {
-    this.id = row.id;
-    this.config = row.config as unknown as TwilioConfig;
-    this.capabilities = { channels: ['sms', 'mms'], lookup: false, maxInFlight: this.config.max_in_flight ?? 10 };
-  }
-
-  async start(): Promise<void> {
-    this.running = true;
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-  }
-
-  state(): ConnectorState {
-    return { status: this.running ? 'up' : 'stopped', in_flight: this.inFlight, last_error: this.lastError };
+  constructor(row: ConnectorRow, deps: ConnectorDeps) {
+    super(row, deps, ['sms', 'mms']);
   }
 
   private get baseUrl() {
@@ -119,19 +97,7 @@ export class TwilioConnector implements Connector {
     return b ? trimSlash(b) : undefined;
   }
 
-  async submit(m: OutboundMessage): Promise<SubmitResult> {
-    this.inFlight++;
-    try {
-      const r = await this.doSubmit(m);
-      if (!r.ok && (r.errorClass === 'AUTH_FAILED' || r.errorClass === 'UNREACHABLE')) this.lastError = r.message;
-      else if (r.ok) this.lastError = null;
-      return r;
-    } finally {
-      this.inFlight--;
-    }
-  }
-
-  private async doSubmit(m: OutboundMessage): Promise<SubmitResult> {
+  protected async send(m: OutboundMessage): Promise<SubmitResult> {
     const form = new URLSearchParams();
     form.set('To', m.to);
     if (this.config.messaging_service_sid) form.set('MessagingServiceSid', this.config.messaging_service_sid);

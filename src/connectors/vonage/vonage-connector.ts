@@ -13,9 +13,10 @@
 // and `=` in values replaced by `_`; then md5(text + signature_secret) for "md5hash" (Vonage's
 // default), or the HMAC (md5, sha1, sha256, sha512) keyed by signature_secret; hex. The
 // `timestamp` parameter must be within five minutes of our clock (replay).
+import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createHash, createHmac } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
-import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
+import type { ConnectorDeps, ConnectorRow, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
 import { checkUrl, classOfHttpStatus, failure, header, isAnswer, request, requireStrings, safeEqual, trimSlash } from '../provider-http.ts';
 
 export type VonageSignatureMethod = 'md5hash' | 'md5' | 'sha1' | 'sha256' | 'sha512';
@@ -114,49 +115,14 @@ function webhookParams(req: WebhookRequest): Record<string, string> {
 
 const plus = (n: string) => (/^\d{6,15}$/.test(n) ? `+${n}` : n);
 
-export class VonageConnector implements Connector {
+export class VonageConnector extends HttpProviderConnector<VonageConfig> {
   readonly type = 'vonage';
-  readonly id: string;
-  readonly capabilities: Connector['capabilities'];
-  private config: VonageConfig;
-  private inFlight = 0;
-  private lastError: string | null = null;
-  private running = false;
 
-  constructor(
-    row: ConnectorRow,
-    private deps: ConnectorDeps,
-  ) {
-    this.id = row.id;
-    this.config = row.config as unknown as VonageConfig;
-    this.capabilities = { channels: ['sms'], lookup: false, maxInFlight: this.config.max_in_flight ?? 10 };
+  constructor(row: ConnectorRow, deps: ConnectorDeps) {
+    super(row, deps, ['sms']);
   }
 
-  async start(): Promise<void> {
-    this.running = true;
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-  }
-
-  state(): ConnectorState {
-    return { status: this.running ? 'up' : 'stopped', in_flight: this.inFlight, last_error: this.lastError };
-  }
-
-  async submit(m: OutboundMessage): Promise<SubmitResult> {
-    this.inFlight++;
-    try {
-      const r = await this.doSubmit(m);
-      if (!r.ok && (r.errorClass === 'AUTH_FAILED' || r.errorClass === 'UNREACHABLE')) this.lastError = r.message;
-      else if (r.ok) this.lastError = null;
-      return r;
-    } finally {
-      this.inFlight--;
-    }
-  }
-
-  private async doSubmit(m: OutboundMessage): Promise<SubmitResult> {
+  protected async send(m: OutboundMessage): Promise<SubmitResult> {
     const form = new URLSearchParams();
     form.set('api_key', this.config.api_key);
     form.set('api_secret', this.config.api_secret);
