@@ -68,6 +68,8 @@ describe('a receiver down for several retry rounds while 1,000 messages flow', (
     env.p.webhooks.worker.start();
     try {
       await eventually(async () => rx.perMessage().order.size === 1000 && [...rx.perMessage().order.values()].every((l) => l.length === 3), 240_000, 'every event');
+      // The receiver has the last request a moment before the worker records its answer.
+      await eventually(async () => (await env.req('GET', `/v1/webhooks/${endpointId}/deliveries?status=pending`)).json().data.length === 0, 60_000, 'no delivery left pending');
     } finally {
       await env.p.webhooks.worker.stop();
     }
