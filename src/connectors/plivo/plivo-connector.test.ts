@@ -1,5 +1,6 @@
 // The Plivo connector through the whole platform, against a fake Plivo on 127.0.0.1 that follows
 // the documented request and callback shapes and signs its callbacks (X-Plivo-Signature-V3).
+import { PROVIDER_SENDER, connectProvider, messageReader } from '../../../test/provider-harness.ts';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -42,33 +43,20 @@ describe('Plivo through the platform', () => {
   let env: TestEnv;
   let base = '';
   let connectorId = '';
-  const SENDER = '+14155550100';
-  const get = async (id: string) => (await env.req('GET', `/v1/messages/${id}`, { token: env.liveKey })).json();
+  const SENDER = PROVIDER_SENDER;
+  const { get, settled } = messageReader(() => env);
   const send = async (to: string, extra: Record<string, unknown> = {}) => {
     const res = await env.req('POST', '/v1/messages', { token: env.liveKey, body: { to, from: SENDER, body: `hello ${to}`, ...extra } });
     assert.equal(res.statusCode, 202, res.body);
     return res.json().id as string;
   };
-  const settled = (id: string, statuses: string[]) =>
-    eventually(async () => {
-      const m = await get(id);
-      return statuses.includes(m.status) && m;
-    }, 10_000, `message ${id} in ${statuses.join('/')}`);
 
   before(async () => {
     await fake.start();
     env = await testEnv({ workers: true });
-    await env.app.listen({ port: 0, host: '127.0.0.1' });
-    const addr = env.app.server.address();
-    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    const created = await env.req('POST', '/v1/connectors', {
-      body: { name: 'Plivo', type: 'plivo', config: { auth_id: fake.authId, auth_token: fake.authToken, base_url: fake.url, webhook_base_url: base } },
-    });
-    assert.equal(created.statusCode, 201, created.body);
-    assert.ok(!created.body.includes(fake.authToken), 'the auth token is not returned');
-    connectorId = created.json().id;
-    assert.equal((await env.req('POST', '/v1/senders', { body: { address: SENDER, type: 'long_code', capabilities: ['sms', 'mms'], connector_id: connectorId } })).statusCode, 201);
-    assert.equal((await env.req('POST', '/v1/routes', { body: { priority: 1, filters: { prefix: '+1415' }, connector_id: connectorId } })).statusCode, 201);
+    let created: string;
+    ({ base, connectorId, createdBody: created } = await connectProvider(env, { name: 'Plivo', type: 'plivo', capabilities: ['sms', 'mms'], config: (base) => ({ auth_id: fake.authId, auth_token: fake.authToken, base_url: fake.url, webhook_base_url: base }) }));
+    assert.ok(!created.includes(fake.authToken), 'the auth token is not returned');
   });
   after(async () => {
     await env.close();

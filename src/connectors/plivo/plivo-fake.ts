@@ -2,9 +2,9 @@
 // HTTP Basic, 202 with message_uuid[], errors as {api_id, error}), and the callbacks Plivo
 // makes — status callbacks and inbound messages, form-encoded — signed with X-Plivo-Signature-V3
 // and its nonce, or wrongly when a test asks.
+import { ProviderFakeServer, type FakeAnswer } from '../provider-fake-server.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { plivoSignatureV3 } from './plivo-connector.ts';
 
 export interface PlivoFakeMessage {
@@ -12,39 +12,14 @@ export interface PlivoFakeMessage {
   body: Record<string, unknown>;
 }
 
-export class PlivoFake {
+export class PlivoFake extends ProviderFakeServer {
   readonly authId = `MA${randomBytes(9).toString('hex').toUpperCase()}`;
   readonly authToken = randomBytes(20).toString('hex');
   messages: PlivoFakeMessage[] = [];
   /** Recipients (digits, no '+') the fake refuses, with the HTTP status and error text. */
   refuse = new Map<string, { status: number; error: string }>();
-  private server: Server | null = null;
-  url = '';
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      void this.handle(req).then(
-        ({ status, body }) => {
-          res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(body));
-        },
-        () => {
-          res.writeHead(500);
-          res.end();
-        },
-      );
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
+  protected async handle(req: IncomingMessage, raw: string): Promise<FakeAnswer> {
     const apiId = randomUUID();
     const m = /^\/v1\/Account\/([^/]+)\/Message\/$/.exec(req.url ?? '');
     if (!m || req.method !== 'POST') return { status: 404, body: { api_id: apiId, error: 'not found' } };

@@ -1,5 +1,6 @@
 // The Telnyx connector through the whole platform, against a fake Telnyx on 127.0.0.1 that
 // follows the documented request and webhook shapes and signs its webhooks with Ed25519.
+import { PROVIDER_SENDER, connectProvider, messageReader } from '../../../test/provider-harness.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { systemClock } from '../../clock.ts';
@@ -32,33 +33,20 @@ describe('Telnyx through the platform', () => {
   let env: TestEnv;
   let base = '';
   let connectorId = '';
-  const SENDER = '+14155550100';
-  const get = async (id: string) => (await env.req('GET', `/v1/messages/${id}`, { token: env.liveKey })).json();
+  const SENDER = PROVIDER_SENDER;
+  const { get, settled } = messageReader(() => env);
   const send = async (to: string, extra: Record<string, unknown> = {}) => {
     const res = await env.req('POST', '/v1/messages', { token: env.liveKey, body: { to, from: SENDER, body: `hello ${to}`, ...extra } });
     assert.equal(res.statusCode, 202, res.body);
     return res.json().id as string;
   };
-  const settled = (id: string, statuses: string[]) =>
-    eventually(async () => {
-      const m = await get(id);
-      return statuses.includes(m.status) && m;
-    }, 10_000, `message ${id} in ${statuses.join('/')}`);
 
   before(async () => {
     await fake.start();
     env = await testEnv({ workers: true });
-    await env.app.listen({ port: 0, host: '127.0.0.1' });
-    const addr = env.app.server.address();
-    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    const created = await env.req('POST', '/v1/connectors', {
-      body: { name: 'Telnyx', type: 'telnyx', config: { api_key: fake.apiKey, public_key: fake.publicKey, base_url: fake.url, webhook_base_url: base } },
-    });
-    assert.equal(created.statusCode, 201, created.body);
-    assert.ok(!created.body.includes(fake.apiKey), 'the API key is not returned');
-    connectorId = created.json().id;
-    assert.equal((await env.req('POST', '/v1/senders', { body: { address: SENDER, type: 'long_code', capabilities: ['sms', 'mms'], connector_id: connectorId } })).statusCode, 201);
-    assert.equal((await env.req('POST', '/v1/routes', { body: { priority: 1, filters: { prefix: '+1415' }, connector_id: connectorId } })).statusCode, 201);
+    let created: string;
+    ({ base, connectorId, createdBody: created } = await connectProvider(env, { name: 'Telnyx', type: 'telnyx', capabilities: ['sms', 'mms'], config: (base) => ({ api_key: fake.apiKey, public_key: fake.publicKey, base_url: fake.url, webhook_base_url: base }) }));
+    assert.ok(!created.includes(fake.apiKey), 'the API key is not returned');
   });
   after(async () => {
     await env.close();

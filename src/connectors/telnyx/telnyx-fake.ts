@@ -2,9 +2,9 @@
 // {data: {...}} or {errors: [{code, title, detail}]}), and the webhooks Telnyx sends —
 // message.finalized and message.received events — signed with its own Ed25519 key, or with
 // another key when a test asks.
+import { ProviderFakeServer, type FakeAnswer } from '../provider-fake-server.ts';
 import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 
 export interface TelnyxFakeMessage {
   id: string;
@@ -14,40 +14,15 @@ export interface TelnyxFakeMessage {
 const keyPair = () => generateKeyPairSync('ed25519');
 const rawPublic = (k: KeyObject) => k.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
 
-export class TelnyxFake {
+export class TelnyxFake extends ProviderFakeServer {
   readonly apiKey = `KEY${randomBytes(16).toString('hex')}`;
   private keys = keyPair();
   /** What the portal shows as the public key: base64 of the raw 32 bytes. */
   readonly publicKey = rawPublic(this.keys.publicKey);
   messages: TelnyxFakeMessage[] = [];
   refuse = new Map<string, { code: string; status: number; title: string; detail: string }>();
-  private server: Server | null = null;
-  url = '';
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      void this.handle(req).then(
-        ({ status, body }) => {
-          res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(body));
-        },
-        () => {
-          res.writeHead(500);
-          res.end();
-        },
-      );
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
+  protected async handle(req: IncomingMessage, raw: string): Promise<FakeAnswer> {
     const error = (status: number, code: string, title: string, detail: string) => ({ status, body: { errors: [{ code, title, detail }] } });
     if (req.url !== '/v2/messages' || req.method !== 'POST') return error(404, '10005', 'Resource not found', 'The requested resource or URL could not be found.');
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return error(401, '10009', 'Authentication failed', 'The required authentication headers were either invalid or not included in the request.');

@@ -2,9 +2,9 @@
 // POST, HTTP Basic, 201 with the message's JSON, errors as {code, message, more_info, status}),
 // and the callbacks Twilio makes — status callbacks and inbound messages — signed the way Twilio
 // signs them (X-Twilio-Signature), or wrongly when a test asks.
+import { ProviderFakeServer, type FakeAnswer } from '../provider-fake-server.ts';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { twilioSignature } from './twilio-connector.ts';
 
 export interface TwilioFakeMessage {
@@ -14,39 +14,14 @@ export interface TwilioFakeMessage {
   authorization: string | undefined;
 }
 
-export class TwilioFake {
+export class TwilioFake extends ProviderFakeServer {
   readonly accountSid = `AC${randomBytes(16).toString('hex')}`;
   readonly authToken = randomBytes(16).toString('hex');
   messages: TwilioFakeMessage[] = [];
   /** Recipients the fake refuses, with the Twilio error code and HTTP status it answers. */
   refuse = new Map<string, { code: number; status: number; message: string }>();
-  private server: Server | null = null;
-  url = '';
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      void this.handle(req).then(
-        ({ status, body, headers }) => {
-          res.writeHead(status, { 'content-type': 'application/json', ...headers });
-          res.end(JSON.stringify(body));
-        },
-        () => {
-          res.writeHead(500);
-          res.end();
-        },
-      );
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
+  protected async handle(req: IncomingMessage, raw: string): Promise<FakeAnswer> {
     const m = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(req.url ?? '');
     if (!m || req.method !== 'POST') return { status: 404, body: { code: 20404, message: 'The requested resource was not found', more_info: 'https://www.twilio.com/docs/errors/20404', status: 404 } };
     const expected = `Basic ${Buffer.from(`${this.accountSid}:${this.authToken}`).toString('base64')}`;

@@ -2,9 +2,9 @@
 // api_key/api_secret in the body, HTTP 200 with messages[].status), and the signed webhooks
 // Vonage sends: delivery receipts (POST JSON here) and inbound messages (GET query parameters,
 // Vonage's default), signed with the signature secret, or wrongly when a test asks.
+import { ProviderFakeServer, type FakeAnswer } from '../provider-fake-server.ts';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { vonageSignature, type VonageSignatureMethod } from './vonage-connector.ts';
 
 export interface VonageFakeMessage {
@@ -12,7 +12,7 @@ export interface VonageFakeMessage {
   params: URLSearchParams;
 }
 
-export class VonageFake {
+export class VonageFake extends ProviderFakeServer {
   readonly apiKey = randomBytes(4).toString('hex');
   readonly apiSecret = randomBytes(8).toString('hex');
   readonly signatureSecret = randomBytes(16).toString('hex');
@@ -20,33 +20,8 @@ export class VonageFake {
   messages: VonageFakeMessage[] = [];
   /** Recipients (digits, no '+') the fake refuses, with the status and error-text it answers. */
   refuse = new Map<string, { status: string; errorText: string }>();
-  private server: Server | null = null;
-  url = '';
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      void this.handle(req).then(
-        ({ status, body }) => {
-          res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(body));
-        },
-        () => {
-          res.writeHead(500);
-          res.end();
-        },
-      );
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
+  protected async handle(req: IncomingMessage, raw: string): Promise<FakeAnswer> {
     if (req.url !== '/sms/json' || req.method !== 'POST') return { status: 404, body: {} };
     const params = new URLSearchParams(raw);
     const to = params.get('to') ?? '';
