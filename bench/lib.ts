@@ -33,7 +33,9 @@ export interface ServerProcess {
 
 export async function startServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'start', '--port', String(port), ...args], {
+  // BENCH_NODE_ARGS passes flags such as --cpu-prof to the server's node (NODE_OPTIONS refuses them).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'start', '--port', String(port), ...args], {
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

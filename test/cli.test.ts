@@ -59,7 +59,7 @@ describe('CLI and server processes', () => {
     let output = '';
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 120_000; // a loaded 2-core machine has taken 25 s to start it
     while (Date.now() < deadline) {
       try {
         const r = await fetch(`http://127.0.0.1:${port}/healthz`);

@@ -5,6 +5,7 @@ import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Storage } from '../storage/database.ts';
 import { getSetting, setSetting } from '../storage/settings.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export const BUILTIN_SIMULATOR_ID = 'conn_simulator';
 export const DEFAULT_ROUTE_ID = 'route_default';
@@ -46,7 +47,7 @@ export class AccountService {
     const now = this.clock.now();
     const id = newId('acct', now);
     const address = await this.pickSenderAddress();
-    await this.storage.db.transaction().execute(async (tx) => {
+    await transaction(this.storage.db, async (tx) => {
       await tx.insertInto('accounts').values({ id, name: name.trim(), settings: '{}', created_at: now }).execute();
       await tx
         .insertInto('senders')

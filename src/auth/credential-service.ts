@@ -121,7 +121,7 @@ export class CredentialService {
 
   /** The client-credentials grant. Errors follow RFC 6749 §5.2, thrown as OAuthError. */
   async issueToken(clientId: string, clientSecret: string, requestedScope: string | undefined) {
-    const client = await this.storage.db.selectFrom('oauth_clients').selectAll().where('id', '=', clientId).executeTakeFirst();
+    const client = await this.storage.read.selectFrom('oauth_clients').selectAll().where('id', '=', clientId).executeTakeFirst();
     const expected = client ? Buffer.from(client.secret_hash, 'hex') : Buffer.alloc(32);
     const given = Buffer.from(hashSecret(clientSecret), 'hex');
     if (!client || client.revoked_at !== null || !timingSafeEqual(expected, given)) {
@@ -150,7 +150,7 @@ export class CredentialService {
   /** Resolves a bearer token to a principal, or throws AUTH_FAILED. */
   async authenticate(token: string): Promise<Principal> {
     if (token.startsWith('sb_test_') || token.startsWith('sb_live_')) {
-      const row = await this.storage.db
+      const row = await this.storage.read
         .selectFrom('api_keys')
         .select(['id', 'account_id', 'mode', 'scopes', 'revoked_at'])
         .where('secret_hash', '=', hashSecret(token))
@@ -171,7 +171,7 @@ export class CredentialService {
       throw AUTH('Invalid access token.');
     }
     const clientId = String(payload.sub ?? '');
-    const client = await this.storage.db.selectFrom('oauth_clients').select(['revoked_at', 'account_id']).where('id', '=', clientId).executeTakeFirst();
+    const client = await this.storage.read.selectFrom('oauth_clients').select(['revoked_at', 'account_id']).where('id', '=', clientId).executeTakeFirst();
     if (!client || client.revoked_at !== null || client.account_id !== payload.acct) throw AUTH('The OAuth client has been revoked.');
     return {
       accountId: client.account_id,

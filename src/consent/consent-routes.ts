@@ -8,6 +8,7 @@ import { normaliseNumber } from '../messages/phone.ts';
 import type { Platform } from '../platform.ts';
 import { CONSENT_SOURCES, exportConsentCsv, parseConsentStatus } from './consent-service.ts';
 import { Readable } from 'node:stream';
+import { transaction } from '../storage/transactions.ts';
 
 const Record_ = Type.Object({
   id: Type.Integer(),
@@ -57,7 +58,7 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
       const phone = normaliseNumber(b.phone, 'phone').e164;
       const evidence = b.evidence ?? {};
       if (JSON.stringify(evidence).length > 10_000) throw validation('evidence', 'evidence is larger than 10 KB.');
-      const id = await p.storage.db.transaction().execute((tx) =>
+      const id = await transaction(p.storage.db, (tx) =>
         p.consent.record(tx, {
           accountId: pr.accountId,
           mode: pr.mode,

@@ -23,6 +23,30 @@ export interface ConsentInput {
   evidence: Record<string, unknown>;
 }
 
+/** The consent state of a set of numbers, read at once (see ConsentService.view). */
+export interface ConsentView {
+  suppression(phone: string): { reason: string; source: string } | undefined;
+  status(phone: string, purpose: string, channel: string): ConsentStatus | null;
+}
+
+/**
+ * Derives a number's consent for one purpose from its records, newest first (already limited
+ * to that purpose or `all`, and that channel or `all`): a record for this very purpose decides,
+ * unless a later blanket (`all`) opt-out overrides it.
+ */
+function deriveStatus(rows: Iterable<{ status: string; purpose: string }>, purpose: string): ConsentStatus | null {
+  let blanket: string | undefined;
+  for (const r of rows) {
+    if (r.purpose === 'all') {
+      blanket ??= r.status;
+      continue;
+    }
+    if (blanket === 'opted_out') return 'opted_out';
+    return r.status as ConsentStatus;
+  }
+  return blanket === 'opted_out' || purpose === 'all' ? ((blanket as ConsentStatus | undefined) ?? null) : null;
+}
+
 export type ClaimVerdict = { action: 'cancel'; reason: string } | { action: 'hold'; until: number };
 
 export interface ConsentRecordView {
@@ -86,16 +110,43 @@ export class ConsentService {
       .orderBy('id', 'desc')
       .limit(1000)
       .execute();
-    let blanket: string | undefined;
-    for (const r of rows) {
-      if (r.purpose === 'all') {
-        blanket ??= r.status;
-        continue;
+    return deriveStatus(rows, purpose);
+  }
+
+  /**
+   * Suppressions and consent records of many numbers in two queries, for checks made on many
+   * messages at once (a batch): the same answers as suppression() and currentStatus().
+   */
+  async view(db: Executor, accountId: string, mode: string, phones: string[]): Promise<ConsentView> {
+    const unique = [...new Set(phones)];
+    const suppressed = new Map<string, { reason: string; source: string }>();
+    const records = new Map<string, Array<{ status: string; purpose: string; channel: string }>>();
+    for (let i = 0; i < unique.length; i += 500) {
+      const chunk = unique.slice(i, i + 500);
+      const suppressions = await db.selectFrom('suppressions').select(['phone', 'reason', 'source']).where('account_id', '=', accountId).where('mode', '=', mode).where('phone', 'in', chunk).execute();
+      for (const s of suppressions) suppressed.set(s.phone, { reason: s.reason, source: s.source });
+      const rows = await db
+        .selectFrom('consent_records')
+        .select(['phone', 'status', 'purpose', 'channel'])
+        .where('account_id', '=', accountId)
+        .where('mode', '=', mode)
+        .where('phone', 'in', chunk)
+        .orderBy('id', 'desc')
+        .execute();
+      for (const r of rows) {
+        let list = records.get(r.phone);
+        if (!list) records.set(r.phone, (list = []));
+        list.push(r);
       }
-      if (blanket === 'opted_out') return 'opted_out';
-      return r.status as ConsentStatus;
     }
-    return blanket === 'opted_out' || purpose === 'all' ? ((blanket as ConsentStatus | undefined) ?? null) : null;
+    return {
+      suppression: (phone) => suppressed.get(phone),
+      status: (phone, purpose, channel) =>
+        deriveStatus(
+          (records.get(phone) ?? []).filter((r) => (r.purpose === purpose || r.purpose === 'all') && (r.channel === channel || r.channel === 'all')),
+          purpose,
+        ),
+    };
   }
 
   /**

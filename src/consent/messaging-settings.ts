@@ -1,7 +1,8 @@
 // An account's messaging rules: keyword reply texts and custom keywords, marketing quiet hours,
 // and destination-country rules. Stored under `messaging` in accounts.settings (JSON); what an
-// account has not set falls back to the defaults here. Read on every send (one primary-key
-// lookup), never cached, so every process sees a change at once.
+// account has not set falls back to the defaults here. The send path reads them through a
+// one-second cache (storage/read-cache.ts): this process sees a change at once, others within
+// a second.
 import { AppError, validation } from '../errors.ts';
 import type { Executor } from '../storage/database.ts';
 import { isValidTimeZone, parseHhMm } from './time-zones.ts';

@@ -5,7 +5,9 @@ import { Type } from 'typebox';
 import { principalOf } from '../http/auth.ts';
 import { errorResponses } from '../http/schemas.ts';
 import type { Platform } from '../platform.ts';
+import { configChanged } from '../storage/read-cache.ts';
 import { applyPatch, readMessagingSettings, writeMessagingSettings } from './messaging-settings.ts';
+import { transaction } from '../storage/transactions.ts';
 
 const HhMm = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
 const Settings = Type.Object({
@@ -47,11 +49,13 @@ export function settingsRoutes(app: FastifyInstance, p: Platform): void {
     },
     async (req) => {
       const accountId = principalOf(req).accountId;
-      return p.storage.db.transaction().execute(async (tx) => {
-        const next = applyPatch(await readMessagingSettings(tx, accountId), req.body);
-        await writeMessagingSettings(tx, accountId, next);
-        return next;
+      const next = await transaction(p.storage.db, async (tx) => {
+        const changed = applyPatch(await readMessagingSettings(tx, accountId), req.body);
+        await writeMessagingSettings(tx, accountId, changed);
+        return changed;
       });
+      configChanged(p.storage);
+      return next;
     },
   );
 }

@@ -5,7 +5,7 @@
 // pinning an old libphonenumber-js (libphonenumber-geo-carrier pins 1.12.x exactly). Outside
 // the NANP the country's zone comes from ICU itself (Intl.Locale#timeZones); the small table
 // below names the main zone of the countries that span several.
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { countryFacts } from '../messages/phone.ts';
 
 const AREA_ZONES: Record<string, string> = {
   'America/New_York':
@@ -52,8 +52,7 @@ export function isValidTimeZone(zone: string): boolean {
 
 /** The number's country; for a shared calling code with no exact match (+44 7700 900…), its first. */
 export function countryOf(e164: string): string | undefined {
-  const parsed = parsePhoneNumberFromString(e164);
-  return parsed?.country ?? parsed?.getPossibleCountries()[0];
+  return countryFacts(e164).likely;
 }
 
 /** The zone a number most likely lives in: area code for US/Canada, else the country's main zone. */

@@ -19,6 +19,7 @@ import { newId } from '../ids.ts';
 import { parseNumber } from '../messages/phone.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { cleanText, type ContactRow } from './contact-service.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export const IMPORT_MAX_BYTES = 256 * 1024 * 1024;
 const BATCH = 1000;
@@ -244,7 +245,7 @@ export class ContactImporter {
       const prev = byPhone.get(r.phone);
       byPhone.set(r.phone, prev ? mergeRows(prev, r) : r);
     }
-    await this.storage.db.transaction().execute(async (tx) => {
+    await transaction(this.storage.db, async (tx) => {
       const existing = new Map<string, ContactRow>();
       const phones = [...byPhone.keys()];
       for (let i = 0; i < phones.length; i += 500) {

@@ -29,6 +29,7 @@ import type { Storage, Tx } from '../storage/database.ts';
 import { POLICY, UNKNOWN_ERROR_MAX_ATTEMPTS, backoffMs } from './error-policy.ts';
 import type { ReceiptService } from './receipt-service.ts';
 import type { Throttle } from './throttle.ts';
+import { transaction, TxBatcher } from '../storage/transactions.ts';
 
 export interface DispatcherOptions {
   workerId: string;
@@ -54,6 +55,8 @@ export class Dispatcher {
   private wakeResolve: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
   private woken = false;
+  /** Outcomes of submits that finish together are recorded in one transaction. */
+  private outcomes: TxBatcher;
 
   constructor(
     private storage: Storage,
@@ -68,7 +71,9 @@ export class Dispatcher {
     private metrics: Metrics,
     private throttle: Throttle,
     private opts: DispatcherOptions,
-  ) {}
+  ) {
+    this.outcomes = new TxBatcher(storage.db);
+  }
 
   private slotTimer: NodeJS.Timeout | null = null;
   private slotTimerAt = Infinity;
@@ -201,7 +206,7 @@ export class Dispatcher {
   private async claim(limit: number): Promise<Array<{ row: MessageRow; connector: string }>> {
     const now = this.clock.now();
     const out: Array<{ row: MessageRow; connector: string }> = [];
-    await this.storage.db.transaction().execute(async (tx) => {
+    await transaction(this.storage.db, async (tx) => {
       let q = tx
         .selectFrom('messages')
         .selectAll()
@@ -336,7 +341,7 @@ export class Dispatcher {
       result = await this.submitWithTimeout(connector, this.toOutbound(row));
     }
     this.metrics.submitSeconds.observe({ connector: connectorId }, (performance.now() - started) / 1000);
-    await this.recordOutcome(row.id, connectorId, result, {});
+    await this.recordOutcome(row.id, connectorId, result, {}, row);
   }
 
   private async submitWithTimeout(connector: Connector, m: OutboundMessage): Promise<SubmitResult> {
@@ -358,10 +363,13 @@ export class Dispatcher {
   }
 
   /** Records a connector's answer. Retries on a concurrent change (a receipt landing at once). */
-  async recordOutcome(messageId: string, connectorId: string, result: SubmitResult, extra: Record<string, unknown>): Promise<void> {
+  async recordOutcome(messageId: string, connectorId: string, result: SubmitResult, extra: Record<string, unknown>, known?: MessageRow): Promise<void> {
     for (let i = 0; ; i++) {
       try {
-        await this.storage.db.transaction().execute((tx) => this.applyOutcome(tx, messageId, connectorId, result, extra));
+        // The claimed row is current unless something moved it meanwhile (a receipt first):
+        // the status-guarded update then throws, and the retry reads it afresh.
+        const current = i === 0 ? known : undefined;
+        await this.outcomes.run((tx) => this.applyOutcome(tx, messageId, connectorId, result, extra, current));
         break;
       } catch (err) {
         if (!(err instanceof ConcurrentChangeError) || i >= 3) throw err;
@@ -374,9 +382,9 @@ export class Dispatcher {
     }
   }
 
-  private async applyOutcome(tx: Tx, messageId: string, connectorId: string, result: SubmitResult, extra: Record<string, unknown>): Promise<void> {
+  private async applyOutcome(tx: Tx, messageId: string, connectorId: string, result: SubmitResult, extra: Record<string, unknown>, known?: MessageRow): Promise<void> {
     const now = this.clock.now();
-    const row = await tx.selectFrom('messages').selectAll().where('id', '=', messageId).executeTakeFirstOrThrow();
+    const row = known ?? (await tx.selectFrom('messages').selectAll().where('id', '=', messageId).executeTakeFirstOrThrow());
     const released = { lease_owner: null, lease_expires_at: null };
     if (result.ok) {
       await this.statuses.transition(tx, row, 'sent', {
@@ -438,7 +446,7 @@ export class Dispatcher {
       .limit(500)
       .execute();
     if (due.length === 0) return 0;
-    await this.storage.db.transaction().execute(async (tx) => {
+    await transaction(this.storage.db, async (tx) => {
       const rows = await tx.selectFrom('messages').selectAll().where('id', 'in', due.map((d) => d.id)).execute();
       for (const row of rows) {
         const reason = row.status === 'sent' ? 'no_receipt_within_validity' : 'not_sent_within_validity';
@@ -484,7 +492,7 @@ export class Dispatcher {
         this.metrics.inDoubt.inc({ resolution: 'resubmitted_possible_duplicate' });
         this.metrics.possibleDuplicates.inc();
       }
-      await this.storage.db.transaction().execute(async (tx) => {
+      await transaction(this.storage.db, async (tx) => {
         const fresh = await tx.selectFrom('messages').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
         await this.statuses.transition(tx, fresh, 'queued', {
           at: now,

@@ -19,6 +19,7 @@ import type { ReviewService } from '../review/review-service.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { analyseText } from '../messages/encoding.ts';
 import type { Logger } from 'pino';
+import { transaction, TxBatcher } from '../storage/transactions.ts';
 
 export { OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keywordOf } from '../consent/messaging-settings.ts';
 
@@ -39,6 +40,9 @@ export function sanitiseInbound(body: string): string {
 }
 
 export class ReceiptService {
+  /** Receipts that arrive together (a carrier's burst, a drained queue) share one transaction. */
+  private batch: TxBatcher;
+
   constructor(
     private storage: Storage,
     private clock: Clock,
@@ -47,7 +51,9 @@ export class ReceiptService {
     private review: ReviewService,
     private log: Logger,
     private inbox: InboundHandler,
-  ) {}
+  ) {
+    this.batch = new TxBatcher(storage.db);
+  }
 
   async receipt(connectorId: string, r: Receipt): Promise<void> {
     const applied = await this.withRetry(async (tx) => {
@@ -70,16 +76,43 @@ export class ReceiptService {
     if (!applied) await this.applyPending(connectorId, r.providerMessageId);
   }
 
+  private pendingChecks: Array<{ connectorId: string; providerMessageId: string; done: (held: number[]) => void; failed: (e: unknown) => void }> = [];
+
+  /**
+   * The held receipts of these provider ids. Every submit outcome asks; almost always the answer
+   * is none, so the questions asked in one turn of the event loop share one query.
+   */
+  private heldReceipts(connectorId: string, providerMessageId: string): Promise<number[]> {
+    return new Promise((done, failed) => {
+      if (this.pendingChecks.push({ connectorId, providerMessageId, done, failed }) > 1) return;
+      setImmediate(() => {
+        const checks = this.pendingChecks.splice(0);
+        void (async () => {
+          const found = new Map<string, number[]>();
+          for (let i = 0; i < checks.length; i += 500) {
+            const rows = await this.storage.db
+              .selectFrom('pending_receipts')
+              .select(['id', 'connector_id', 'provider_message_id'])
+              .where('provider_message_id', 'in', checks.slice(i, i + 500).map((c) => c.providerMessageId))
+              .where('applied_at', 'is', null)
+              .orderBy('id')
+              .execute();
+            for (const r of rows) {
+              const k = `${r.connector_id}\u0000${r.provider_message_id}`;
+              found.set(k, [...(found.get(k) ?? []), r.id]);
+            }
+          }
+          for (const c of checks) c.done(found.get(`${c.connectorId}\u0000${c.providerMessageId}`) ?? []);
+        })().catch((err) => {
+          for (const c of checks) c.failed(err);
+        });
+      });
+    });
+  }
+
   /** Applies held receipts for a provider id whose message is now known. */
   async applyPending(connectorId: string, providerMessageId: string): Promise<void> {
-    const pending = await this.storage.db
-      .selectFrom('pending_receipts')
-      .select(['id'])
-      .where('connector_id', '=', connectorId)
-      .where('provider_message_id', '=', providerMessageId)
-      .where('applied_at', 'is', null)
-      .orderBy('id')
-      .execute();
+    const pending = (await this.heldReceipts(connectorId, providerMessageId)).map((id) => ({ id }));
     for (const p of pending) {
       await this.withRetry(async (tx) => {
         const row = await tx
@@ -100,7 +133,7 @@ export class ReceiptService {
   private async withRetry<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     for (let i = 0; ; i++) {
       try {
-        return await this.storage.db.transaction().execute(fn);
+        return await this.batch.run(fn);
       } catch (err) {
         if (!(err instanceof ConcurrentChangeError) || i >= 3) throw err;
       }
@@ -194,7 +227,7 @@ export class ReceiptService {
       created_at: now,
       updated_at: now,
     });
-    return this.storage.db.transaction().execute(async (tx) => {
+    return transaction(this.storage.db, async (tx) => {
       if (m.providerMessageId) {
         const dup = await tx
           .selectFrom('messages')

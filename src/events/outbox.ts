@@ -2,6 +2,7 @@
 // here, written in the SAME transaction as the change that caused it. If the change commits, the
 // event exists; if it rolls back, the event never did. The webhook worker reads from here.
 import type { Executor } from '../storage/database.ts';
+import { insertDeferred } from '../storage/transactions.ts';
 
 export const EVENT_TYPES = [
   'message.queued',
@@ -32,17 +33,16 @@ export interface OutboxEvent {
 
 export async function appendOutbox(tx: Executor, events: OutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await tx
-    .insertInto('outbox')
-    .values(
-      events.map((e) => ({
-        account_id: e.accountId,
-        mode: e.mode,
-        type: e.type,
-        message_id: e.messageId ?? null,
-        payload: JSON.stringify({ type: e.type, timestamp: new Date(e.at).toISOString(), data: e.data }),
-        created_at: e.at,
-      })),
-    )
-    .execute();
+  await insertDeferred(
+    tx,
+    'outbox',
+    events.map((e) => ({
+      account_id: e.accountId,
+      mode: e.mode,
+      type: e.type,
+      message_id: e.messageId ?? null,
+      payload: JSON.stringify({ type: e.type, timestamp: new Date(e.at).toISOString(), data: e.data }),
+      created_at: e.at,
+    })),
+  );
 }

@@ -8,6 +8,7 @@ import { toMessageView, type MessageView } from '../messages/message-view.ts';
 import type { Storage } from '../storage/database.ts';
 import type { ConversationsTable } from '../storage/schema.ts';
 import type { InboxService } from './inbox-service.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export interface ConversationView {
   id: string;
@@ -103,7 +104,7 @@ export async function replyInConversation(
   }
   const result = await deps.messages.send(pr, { ...input, to: c.contact_phone, from: c.number }, idempotencyKey);
   if (!result.replayed) {
-    await deps.storage.db.transaction().execute(async (tx) => {
+    await transaction(deps.storage.db, async (tx) => {
       const row = await tx.selectFrom('messages').selectAll().where('id', '=', result.message.id).executeTakeFirstOrThrow();
       await deps.inbox.touchConversation(tx, { id: c.contact_id, phone: c.contact_phone }, row);
     });

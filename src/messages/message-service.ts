@@ -7,17 +7,20 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Principal } from '../auth/scopes.ts';
-import type { ConsentService } from '../consent/consent-service.ts';
+import type { ConsentService, ConsentView } from '../consent/consent-service.ts';
 import { AppError, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
 import { newId } from '../ids.ts';
 import { checkUrl } from '../net/url-policy.ts';
 import type { Router } from '../routing/router.ts';
 import type { Storage, Tx } from '../storage/database.ts';
+import { readCache } from '../storage/read-cache.ts';
+import { readMessagingSettings, type MessagingSettings } from '../consent/messaging-settings.ts';
 import { analyseText } from './encoding.ts';
 import { messageRow, toMessageView, type MessageRow, type MessageView } from './message-view.ts';
 import { isAlphanumericSender, normaliseNumber, parseNumber } from './phone.ts';
 import { messageEvent, recordEvents, STATUSES, type StatusMachine } from './status-machine.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export const CHANNELS = ['sms', 'mms', 'voice', 'rvm'] as const;
 export const PURPOSES = ['transactional', 'marketing'] as const;
@@ -58,6 +61,9 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 
 export class MessageService {
   private acceptedListeners: Array<(rows: MessageRow[]) => void> = [];
+  /** Read on every send; see read-cache.ts for how fresh they are. */
+  private defaultSenders;
+  private messagingSettings;
 
   constructor(
     private storage: Storage,
@@ -66,14 +72,20 @@ export class MessageService {
     private consent: ConsentService,
     private router: Router,
     private statuses: StatusMachine,
-  ) {}
+  ) {
+    this.defaultSenders = readCache<string | null>(storage);
+    this.messagingSettings = readCache<MessagingSettings>(storage);
+  }
 
   onAccepted(fn: (rows: MessageRow[]) => void): void {
     this.acceptedListeners.push(fn);
   }
 
-  /** Every check that can refuse the message. Throws AppError; writes nothing. */
-  async prepare(principal: Principal, input: unknown, idempotencyKey: string | null = null): Promise<PreparedMessage> {
+  /**
+   * Every check that can refuse the message. Throws AppError; writes nothing. `known` is the
+   * consent of the recipients when the caller read it for many messages at once (a batch).
+   */
+  async prepare(principal: Principal, input: unknown, idempotencyKey: string | null = null, known?: ConsentView): Promise<PreparedMessage> {
     if (!isPlainObject(input)) throw validation('body', 'The request body must be a JSON object.');
     const now = this.clock.now();
 
@@ -161,24 +173,26 @@ export class MessageService {
 
     const from = await this.resolveSender(principal.accountId, input.from);
 
-    const db = this.storage.db;
-    const suppressed = await this.consent.suppression(db, principal.accountId, principal.mode, to);
+    const db = this.storage.read;
+    const consent = known ?? (await this.consent.view(db, principal.accountId, principal.mode, [to]));
+    const suppressed = consent.suppression(to);
     if (suppressed?.reason === 'invalid_number') {
       throw new AppError('INVALID_NUMBER', `${to} was reported not in service by the carrier; it is suppressed for this account.`, { field: 'to', value: to, suppressed: true });
     }
     if (suppressed) throw new AppError('OPTED_OUT', `${to} has opted out of messages from this account; nothing was sent.`, { to, source: suppressed.source });
-    if (purpose !== 'marketing' && (await this.consent.currentStatus(db, principal.accountId, principal.mode, to, purpose, channel)) === 'opted_out') {
+    if (purpose !== 'marketing' && consent.status(to, purpose, channel) === 'opted_out') {
       throw new AppError('OPTED_OUT', `${to} has opted out of ${purpose} ${channel} messages from this account; nothing was sent.`, { to, purpose, channel });
     }
     if (purpose === 'marketing') {
-      const state = await this.consent.currentStatus(db, principal.accountId, principal.mode, to, 'marketing', channel);
+      const state = consent.status(to, 'marketing', channel);
       if (state === 'opted_out') throw new AppError('OPTED_OUT', `${to} has opted out of marketing ${channel}; nothing was sent.`, { to, purpose });
       if (state !== 'opted_in') throw new AppError('CONSENT_REQUIRED', `A marketing message needs an opted_in marketing consent record for ${to}.`, { to, purpose });
     }
     // Country rules, and quiet hours for marketing: a message that would land in them is held.
-    const rules = await this.consent.outboundRules(db, { accountId: principal.accountId, mode: principal.mode, to, purpose, at: sendAt ?? now });
+    const settings = await this.messagingSettings.get(principal.accountId, () => readMessagingSettings(db, principal.accountId));
+    const rules = await this.consent.outboundRules(db, { accountId: principal.accountId, mode: principal.mode, to, purpose, at: sendAt ?? now }, settings);
     if (rules.heldFor) sendAt = rules.sendAt;
-    const routes = await this.router.candidates({ accountId: principal.accountId, mode: principal.mode, channel, to, purpose });
+    const routes = await this.router.candidates({ accountId: principal.accountId, mode: principal.mode, channel, to, purpose }, db);
     if (routes.length === 0) throw new AppError('FILTERED', `No route carries ${channel} to ${to} for this account.`, { to, channel, reason: 'no_route' });
 
     const id = newId('msg', now);
@@ -209,10 +223,12 @@ export class MessageService {
   }
 
   private async resolveSender(accountId: string, from: unknown): Promise<string | null> {
-    const db = this.storage.db;
+    const db = this.storage.read;
     if (from === undefined || from === null || from === '') {
-      const def = await db.selectFrom('senders').select('address').where('account_id', '=', accountId).orderBy('is_default', 'desc').orderBy('created_at').limit(1).executeTakeFirst();
-      return def?.address ?? null;
+      return this.defaultSenders.get(accountId, async () => {
+        const def = await db.selectFrom('senders').select('address').where('account_id', '=', accountId).orderBy('is_default', 'desc').orderBy('created_at').limit(1).executeTakeFirst();
+        return def?.address ?? null;
+      });
     }
     if (typeof from !== 'string') throw validation('from', 'from must be a string.');
     const phone = parseNumber(from);
@@ -235,11 +251,14 @@ export class MessageService {
   commit(items: PreparedMessage[]): Promise<CommitResult[]> {
     return new Promise((resolve, reject) => {
       this.pending.push({ items, resolve, reject });
-      // No deferral: an idle service writes at once; calls that arrive while a write is
-      // under way form the next group.
+      // The write waits for the end of this turn of the event loop (setImmediate: no timer, no
+      // added latency when idle), so every request whose checks finished in this turn joins the
+      // group. On SQLite a write never waits for I/O, so without this pause each write would
+      // finish before the next request's checks did, and every group would hold one message.
+      // Calls that arrive while a write is under way form the next group.
       if (!this.flushing) {
         this.flushing = true;
-        void this.flush();
+        setImmediate(() => void this.flush());
       }
     });
   }
@@ -256,6 +275,7 @@ export class MessageService {
         while (take < this.pending.length && (take === 0 || count + this.pending[take].items.length <= 2000)) count += this.pending[take++].items.length;
         const calls = this.pending.splice(0, take);
         try {
+
           const results = await this.write(calls.map((c) => c.items));
           calls.forEach((c, i) => c.resolve(results[i]));
         } catch (err) {
@@ -280,7 +300,7 @@ export class MessageService {
   private async write(groups: PreparedMessage[][]): Promise<CommitResult[][]> {
     const now = this.clock.now();
     const fresh: PreparedMessage[] = [];
-    const results = await this.storage.db.transaction().execute(async (tx) => {
+    const results = await transaction(this.storage.db, async (tx) => {
       // Keys written earlier in this same transaction are not in the table yet.
       const inThisCommit = new Map<string, PreparedMessage>();
       const out: CommitResult[][] = [];
@@ -415,13 +435,16 @@ export class MessageService {
     if (inputs.length === 0 || inputs.length > 1000) throw validation('messages', 'messages must hold 1 to 1,000 messages.', { count: inputs.length });
     const out: Array<{ index: number; message: MessageView } | { index: number; error: AppError }> = [];
     const prepared: Array<{ index: number; item: PreparedMessage }> = [];
+    // The recipients' consent in two queries for the whole batch, not two per message.
+    const phones = inputs.map((raw) => (isPlainObject(raw) ? parseNumber(raw.to)?.e164 : undefined)).filter((p): p is string => p !== undefined);
+    const known = await this.consent.view(this.storage.read, principal.accountId, principal.mode, phones);
     for (let index = 0; index < inputs.length; index++) {
       try {
         const raw = inputs[index];
         const key = isPlainObject(raw) && typeof raw.idempotency_key === 'string' ? raw.idempotency_key : null;
         const input = isPlainObject(raw) ? { ...raw } : raw;
         if (isPlainObject(input)) delete input.idempotency_key;
-        prepared.push({ index, item: await this.prepare(principal, input, key) });
+        prepared.push({ index, item: await this.prepare(principal, input, key, known) });
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         out.push({ index, error: err });
@@ -501,7 +524,7 @@ export class MessageService {
 
   async cancel(principal: Principal, id: string): Promise<MessageView> {
     const now = this.clock.now();
-    const updated = await this.storage.db.transaction().execute(async (tx) => {
+    const updated = await transaction(this.storage.db, async (tx) => {
       const row = await tx.selectFrom('messages').selectAll().where('id', '=', id).where('account_id', '=', principal.accountId).where('mode', '=', principal.mode).executeTakeFirst();
       if (!row) throw new AppError('NOT_FOUND', `No message ${id} in this account.`, { id });
       if (row.status !== 'scheduled' && row.status !== 'queued') {

@@ -11,8 +11,25 @@ export interface NormalisedNumber {
   country: string | undefined;
 }
 
+const parsedInputs = new Map<string, NormalisedNumber | null>();
+
+/**
+ * Any common notation to E.164 and country, or null. Remembered per input (bounded): parsing
+ * with the full metadata is the costliest step of accepting a message, and the same customers'
+ * numbers come again and again.
+ */
 export function parseNumber(input: unknown, defaultCountry: CountryCode = 'US'): NormalisedNumber | null {
   if (typeof input !== 'string') return null;
+  const key = `${defaultCountry}:${input}`;
+  const known = parsedInputs.get(key);
+  if (known !== undefined) return known;
+  const result = parseUncached(input, defaultCountry);
+  if (parsedInputs.size >= 50_000) parsedInputs.clear();
+  parsedInputs.set(key, result);
+  return result;
+}
+
+function parseUncached(input: string, defaultCountry: CountryCode): NormalisedNumber | null {
   const trimmed = input.trim();
   // Letters are refused outright: vanity numbers (1-800-FLOWERS) are for people, not APIs, and
   // libphonenumber would otherwise turn "call me" into digits.
@@ -31,6 +48,25 @@ export function normaliseNumber(input: unknown, field = 'to', defaultCountry: Co
     });
   }
   return n;
+}
+
+const countries = new Map<string, { country: string | undefined; likely: string | undefined }>();
+
+/**
+ * The country libphonenumber assigns to an E.164 number (`country`), and, when it assigns none,
+ * the first country the number could belong to (`likely`). Parsing costs more than the rest of a
+ * routing decision and the same number is looked at several times on its way (acceptance,
+ * country rules, quiet hours, routing, the claim), so answers are remembered (bounded).
+ */
+export function countryFacts(e164: string): { country: string | undefined; likely: string | undefined } {
+  let facts = countries.get(e164);
+  if (!facts) {
+    const parsed = parsePhoneNumberFromString(e164);
+    facts = { country: parsed?.country, likely: parsed?.country ?? parsed?.getPossibleCountries()[0] };
+    if (countries.size >= 50_000) countries.clear();
+    countries.set(e164, facts);
+  }
+  return facts;
 }
 
 /** Alphanumeric sender ids (3–11 characters, at least one letter) as carriers accept them. */

@@ -10,6 +10,7 @@
 // carrier did not accept (sending) goes back to `queued` to wait for its next attempt. A receipt
 // can never move a message backwards; a late or duplicate one is recorded as an event all the same.
 import type { Tx } from '../storage/database.ts';
+import { afterCommit, insertDeferred } from '../storage/transactions.ts';
 import { appendOutbox, type EventType, type OutboxEvent } from '../events/outbox.ts';
 import { toMessageView, type MessageRow } from './message-view.ts';
 
@@ -86,7 +87,9 @@ export class StatusMachine {
     await recordEvents(tx, [{ messageId: row.id, status: to, at: opts.at, data: opts.data ?? {} }]);
     const type = WEBHOOK_EVENT[to];
     if (type && opts.notify !== false) await appendOutbox(tx, [messageEvent(next, type, opts.at)]);
-    for (const fn of this.listeners) fn(next, row.status);
+    // After the commit: a rolled-back change is neither counted nor announced.
+    const from = row.status;
+    for (const fn of this.listeners) afterCommit(tx, () => fn(next, from));
     return next;
   }
 }
@@ -108,10 +111,11 @@ export interface EventInput {
 
 export async function recordEvents(tx: Tx, events: EventInput[]): Promise<void> {
   if (events.length === 0) return;
-  await tx
-    .insertInto('message_events')
-    .values(events.map((e) => ({ message_id: e.messageId, status: e.status, at: e.at, data: JSON.stringify(e.data) })))
-    .execute();
+  await insertDeferred(
+    tx,
+    'message_events',
+    events.map((e) => ({ message_id: e.messageId, status: e.status, at: e.at, data: JSON.stringify(e.data) })),
+  );
 }
 
 export class ConcurrentChangeError extends Error {

@@ -3,7 +3,7 @@
 // lowest matching priority first, and every later matching route is a fallback.
 // Test-mode traffic only ever reaches simulator connectors: any other connector on a matching
 // route is skipped, and the built-in simulator takes what is left.
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { countryFacts } from '../messages/phone.ts';
 import { BUILTIN_SIMULATOR_ID } from '../accounts/account-service.ts';
 import type { Executor, Storage } from '../storage/database.ts';
 
@@ -89,7 +89,7 @@ export class Router {
    */
   async candidates(req: RoutingRequest, db: Executor = this.storage.db): Promise<string[]> {
     const table = await this.load(db);
-    const country = parsePhoneNumberFromString(req.to)?.country;
+    const country = countryFacts(req.to).country;
     const out: string[] = [];
     for (const route of table) {
       if (route.account_id !== null && route.account_id !== req.accountId) continue;

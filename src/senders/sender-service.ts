@@ -7,6 +7,7 @@ import { isAlphanumericSender, normaliseNumber } from '../messages/phone.ts';
 import type { Storage } from '../storage/database.ts';
 import type { SendersTable } from '../storage/schema.ts';
 import type { Throttle } from '../dispatch/throttle.ts';
+import { configChanged } from '../storage/read-cache.ts';
 
 export const SENDER_TYPES = ['long_code', 'toll_free', 'short_code', 'alphanumeric'] as const;
 const CAPABILITIES = ['sms', 'mms', 'voice', 'rvm'];
@@ -88,6 +89,7 @@ export class SenderService {
     };
     await this.storage.db.insertInto('senders').values(row).execute();
     this.throttle.invalidate();
+    configChanged(this.storage);
     return view(row);
   }
 
@@ -101,6 +103,7 @@ export class SenderService {
     if (!row) throw new AppError('NOT_FOUND', `No sender ${id} in this account.`, { id });
     await this.storage.db.deleteFrom('senders').where('id', '=', id).execute();
     this.throttle.invalidate();
+    configChanged(this.storage);
     return { id, deleted: true };
   }
 }

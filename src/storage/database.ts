@@ -18,6 +18,14 @@ export interface DialectFlags {
 
 export interface Storage {
   db: Kysely<DB>;
+  /**
+   * For reads outside a transaction on the request path (checks before accepting, sign-in).
+   * On SQLite it is a second connection: Kysely's SQLite driver serialises everything on one
+   * connection behind a mutex, so a read on `db` waits for any open write transaction, and
+   * concurrent requests could never meet in one group commit. In WAL mode the reader sees every
+   * committed write at once and never blocks the writer. On PostgreSQL it is `db` (a pool).
+   */
+  read: Kysely<DB>;
   dialect: DialectFlags;
   /** For SQLite: the file path; for PostgreSQL: the URL without its password. */
   location: string;
@@ -83,11 +91,22 @@ export async function openStorage(url: string, options: OpenOptions = {}): Promi
     handle.pragma('busy_timeout = 5000');
     handle.pragma('foreign_keys = ON');
     const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(handle) }) });
+    let read = db;
+    if (path !== ':memory:') {
+      const reader = new Sqlite(path);
+      reader.pragma('busy_timeout = 5000');
+      reader.pragma('query_only = ON');
+      read = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(reader) }) });
+    }
     return {
       db,
+      read,
       dialect: { name: 'sqlite', supportsSkipLocked: false },
       location: path,
-      close: () => db.destroy(),
+      close: async () => {
+        if (read !== db) await read.destroy();
+        await db.destroy();
+      },
     };
   }
   // bigint columns hold millisecond timestamps and counters, all well inside 2^53.
@@ -97,6 +116,7 @@ export async function openStorage(url: string, options: OpenOptions = {}): Promi
   await sql`select 1`.execute(db);
   return {
     db,
+    read: db,
     dialect: { name: 'postgres', supportsSkipLocked: true },
     location: target.replace(/:[^:@/]*@/, ':***@'),
     close: () => db.destroy(),

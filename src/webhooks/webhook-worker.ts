@@ -185,10 +185,11 @@ export class WebhookWorker {
       if (did > 0 && this.needScan && this.inFlight.size < this.maxInFlight) continue;
       if (this.woken) {
         this.woken = false;
-        // Coalesce: requests finish one by one; a claim and a commit per finished request would
-        // spend the CPU on the database instead of on requests. Waiting a few ms lets several
-        // slots free up and several outcomes be recorded per transaction.
-        if (!this.needScan) await new Promise((r) => setTimeout(r, COALESCE_MS));
+        // Coalesce: requests finish one by one and statuses change one by one; a claim, a
+        // fan-out and a commit for each would spend the CPU on the database instead of on
+        // requests. Waiting a few ms lets several events arrive, several slots free up and
+        // several outcomes be recorded per transaction.
+        await new Promise((r) => setTimeout(r, COALESCE_MS));
         continue;
       }
       await new Promise<void>((resolve) => {

@@ -5,6 +5,7 @@
 import type { ErrorClass } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { sleep } from '../../clock.ts';
+import { TxBatcher } from '../../storage/transactions.ts';
 import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult } from '../connector.ts';
 
 /** `+1 NXX 555 01YY`: the fictional North American range; YY picks the behaviour. */
@@ -35,6 +36,8 @@ export class SimulatorConnector implements Connector {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private draining: Promise<number> | null = null;
+  /** Like a carrier's own database: submits that arrive together are written together. */
+  private writes: TxBatcher;
 
   constructor(
     row: ConnectorRow,
@@ -42,6 +45,7 @@ export class SimulatorConnector implements Connector {
   ) {
     this.id = row.id;
     this.config = row.config as SimulatorConfig;
+    this.writes = new TxBatcher(deps.storage.db);
   }
 
   private get receiptDelay() {
@@ -93,14 +97,15 @@ export class SimulatorConnector implements Connector {
       this.lastError = 'credentials refused';
       return { ok: false, errorClass: 'AUTH_FAILED', code: 'AUTH_FAILED', message: 'The simulator refused the connector credentials.', providerCode: 'SIM-AUTH' };
     }
-    const db = this.deps.storage.db;
     const now = this.deps.clock.now();
-    await db
-      .insertInto('simulator_messages')
-      .values({ connector_id: this.id, reference: m.reference, provider_id: null, to_addr: m.to, from_addr: m.from, channel: m.channel, submits: 1, created_at: now, receipt_due_at: null, receipt: null, reply_due_at: null, reply_body: null })
-      .onConflict((oc) => oc.columns(['connector_id', 'reference']).doUpdateSet((eb) => ({ submits: eb('simulator_messages.submits', '+', 1) })))
-      .execute();
-    const row = await db.selectFrom('simulator_messages').selectAll().where('connector_id', '=', this.id).where('reference', '=', m.reference).executeTakeFirstOrThrow();
+    const row = await this.writes.run(async (tx) => {
+      await tx
+        .insertInto('simulator_messages')
+        .values({ connector_id: this.id, reference: m.reference, provider_id: null, to_addr: m.to, from_addr: m.from, channel: m.channel, submits: 1, created_at: now, receipt_due_at: null, receipt: null, reply_due_at: null, reply_body: null })
+        .onConflict((oc) => oc.columns(['connector_id', 'reference']).doUpdateSet((eb) => ({ submits: eb('simulator_messages.submits', '+', 1) })))
+        .execute();
+      return tx.selectFrom('simulator_messages').selectAll().where('connector_id', '=', this.id).where('reference', '=', m.reference).executeTakeFirstOrThrow();
+    });
     if (row.provider_id) {
       // A resubmit of a message the carrier already holds (an in-doubt retry): a real carrier
       // would take it twice; the simulator answers with the first acceptance so tests can count.
@@ -131,31 +136,33 @@ export class SimulatorConnector implements Connector {
       receipt.raw = { ...(receipt.raw as object), outcome: receipt.status === 'delivered' ? (m.channel === 'voice' ? 'answered' : 'voicemail_dropped') : 'failed' };
     }
     const receiptDue = receipt ? acceptedAt + this.receiptDelay : null;
-    let reply = yy !== null ? REPLIES[yy] : undefined;
-    // A handset answers once: it does not text STOP again to the confirmation of its STOP.
-    if (reply) {
-      const answered = await db
-        .selectFrom('simulator_messages')
-        .select('reference')
+    await this.writes.run(async (tx) => {
+      let reply = yy !== null ? REPLIES[yy] : undefined;
+      // A handset answers once: it does not text STOP again to the confirmation of its STOP.
+      if (reply) {
+        const answered = await tx
+          .selectFrom('simulator_messages')
+          .select('reference')
+          .where('connector_id', '=', this.id)
+          .where('to_addr', '=', m.to)
+          .where('from_addr', m.from === null ? 'is' : '=', m.from)
+          .where('reply_body', 'is not', null)
+          .executeTakeFirst();
+        if (answered) reply = undefined;
+      }
+      await tx
+        .updateTable('simulator_messages')
+        .set({
+          provider_id: providerId,
+          receipt_due_at: receiptDue,
+          receipt: receipt ? JSON.stringify(receipt) : null,
+          reply_due_at: reply && receiptDue !== null ? receiptDue + REPLY_AFTER_RECEIPT_MS : null,
+          reply_body: reply ?? null,
+        })
         .where('connector_id', '=', this.id)
-        .where('to_addr', '=', m.to)
-        .where('from_addr', m.from === null ? 'is' : '=', m.from)
-        .where('reply_body', 'is not', null)
-        .executeTakeFirst();
-      if (answered) reply = undefined;
-    }
-    await db
-      .updateTable('simulator_messages')
-      .set({
-        provider_id: providerId,
-        receipt_due_at: receiptDue,
-        receipt: receipt ? JSON.stringify(receipt) : null,
-        reply_due_at: reply && receiptDue !== null ? receiptDue + REPLY_AFTER_RECEIPT_MS : null,
-        reply_body: reply ?? null,
-      })
-      .where('connector_id', '=', this.id)
-      .where('reference', '=', m.reference)
-      .execute();
+        .where('reference', '=', m.reference)
+        .execute();
+    });
     if (receiptDue !== null) this.schedule(Math.max(0, receiptDue - this.deps.clock.now()));
     return { ok: true, providerMessageId: providerId, raw: { simulator: yy, accepted: true } };
   }
@@ -192,13 +199,17 @@ export class SimulatorConnector implements Connector {
       .orderBy('receipt_due_at')
       .limit(500)
       .execute();
-    for (const r of receipts) {
-      // Report first, then clear: a crash in between repeats the receipt, which the platform
-      // records as a duplicate, rather than losing it.
-      await this.deps.sink.receipt(this.id, JSON.parse(r.receipt!));
-      await db.updateTable('simulator_messages').set({ receipt_due_at: null }).where('connector_id', '=', this.id).where('reference', '=', r.reference).execute();
-      sent++;
+    // Report first, then clear: a crash in between repeats the receipt, which the platform
+    // records as a duplicate, rather than losing it. The receipts of one pass (each for a
+    // different message) are reported together, as a carrier's burst arrives.
+    const reported = await Promise.allSettled(receipts.map((r) => this.deps.sink.receipt(this.id, JSON.parse(r.receipt!))));
+    const done = receipts.filter((_, i) => reported[i].status === 'fulfilled').map((r) => r.reference);
+    for (let i = 0; i < done.length; i += 500) {
+      await db.updateTable('simulator_messages').set({ receipt_due_at: null }).where('connector_id', '=', this.id).where('reference', 'in', done.slice(i, i + 500)).execute();
     }
+    sent += done.length;
+    const failed = reported.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     const replies = await db
       .selectFrom('simulator_messages')
       .select(['reference', 'reply_body', 'to_addr', 'from_addr', 'channel', 'provider_id'])
