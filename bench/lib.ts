@@ -446,3 +446,13 @@ export async function drain(progress: () => Promise<{ final: number; total: numb
   }
   return (Date.now() - t0) / 1000;
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc; 0 when it is gone. */
+export function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
