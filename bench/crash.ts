@@ -20,7 +20,10 @@ interface Outcome {
   route: string;
   accepted: number;
   answers: string;
+  firstStart: number;
   restartSeconds: number[];
+  /** Messages in the database (202'd or cut off by a kill after their commit) still not final. */
+  dbNotFinal: number;
   final: Record<string, number>;
   missing: number;
   notFinal: number;
@@ -37,7 +40,9 @@ async function crashRun(route: 'simulator' | 'smpp'): Promise<Outcome> {
   let server: ServerProcess | null = null;
   let client: Client | null = null;
   try {
+    const started = Date.now();
     server = await startServer(env, [], { port });
+    const firstStart = (Date.now() - started) / 1000;
     const key = route === 'smpp' ? server.liveKey : server.testKey;
     client = new Client(port, key, CONNECTIONS);
     if (route === 'smpp') {
@@ -69,6 +74,7 @@ async function crashRun(route: 'simulator' | 'smpp'): Promise<Outcome> {
     const db = new Sqlite(dbPath, { readonly: true, fileMustExist: true });
     const count = db.prepare<[], { total: number; final: number }>(`select count(*) as total, coalesce(sum(case when status in (${FINAL}) then 1 else 0 end), 0) as final from messages where direction = 'outbound'`);
     const drained = await drain(() => count.get()!, { maxSeconds: 300, stallSeconds: 120 });
+    const left = count.get()!;
 
     const statusOf = db.prepare<[string], { status: string }>('select status from messages where id = ?');
     const final: Record<string, number> = {};
@@ -82,7 +88,7 @@ async function crashRun(route: 'simulator' | 'smpp'): Promise<Outcome> {
     }
     const twice = route === 'smpp' ? (await smsc!.stats()).duplicated : db.prepare<[], { n: number }>('select count(*) as n from simulator_messages where submits > 1').get()!.n;
     db.close();
-    return { route, accepted: load.accepted.length, answers: statusLine(load.statuses), restartSeconds, final, missing, notFinal, twice, drained };
+    return { route, accepted: load.accepted.length, answers: statusLine(load.statuses), firstStart, restartSeconds, dbNotFinal: left.total - left.final, final, missing, notFinal, twice, drained };
   } finally {
     client?.close();
     await server?.stop();
@@ -98,14 +104,14 @@ async function main() {
   for (const route of ['simulator', 'smpp'] as const) if (!only || only === route) outcomes.push(await crashRun(route));
   const rows = outcomes.map(
     (o) =>
-      `| ${o.route === 'smpp' ? 'SMPP to a local SMSC (live mode)' : 'simulator (test mode)'} | ${o.accepted} | ${Object.entries(o.final).map(([s, n]) => `${s} ${n}`).join(', ')} | **${o.missing + o.notFinal}** (${o.missing} missing, ${o.notFinal} not final) | ${o.twice} | ${o.restartSeconds.map((s) => s.toFixed(1)).join(' s, ')} s | ${o.drained.toFixed(1)} s | ${o.answers} |`,
+      `| ${o.route === 'smpp' ? 'SMPP to a local SMSC (live mode)' : 'simulator (test mode)'} | ${o.accepted} | ${Object.entries(o.final).map(([s, n]) => `${s} ${n}`).join(', ')} | **${o.missing + o.notFinal}** (${o.missing} missing, ${o.notFinal} not final) | ${o.twice} | ${o.dbNotFinal} | ${o.firstStart.toFixed(1)} s; restarts ${o.restartSeconds.map((s) => s.toFixed(1)).join(' s, ')} s | ${o.drained.toFixed(1)} s | ${o.answers} |`,
   );
-  const table = ['| route | accepted (202) | final statuses | lost | submitted twice | restarts took | drain | answers during the run |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+  const table = ['| route | accepted (202) | final statuses | lost | submitted twice | not final in the database | first start; restarts (until /healthz answers) | drain | answers during the run |', '|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
   console.log(table);
   const lost = outcomes.reduce((a, o) => a + o.missing + o.notFinal, 0);
   writeSection(
     'Crash test (bench/crash.ts)',
-    `Machine: ${machine()}. Run: ${new Date().toISOString().slice(0, 16)}Z, ${loadLine(loadAtStart)}. For each route: one server process (\`switchboard start\`, SQLite, WAL, synchronous=NORMAL) under single-message load from 50 connections for ${SECONDS} s; at a third and at two thirds of it the process is killed with SIGKILL and started again on the same database file and port. Only answers with 202 count as accepted; requests cut by the kill (connection failed) may or may not have been committed and are not counted. After the load, a bounded drain (at most 5 minutes); then every accepted id is looked up. *Submitted twice*: the simulator's \`submits\` counter, or the SMSC's count of messages (unique texts) it accepted more than once. ${lost === 0 ? 'Result: nothing lost.' : `Result: **${lost} lost** — the test fails.`}\n\n${table}`,
+    `Machine: ${machine()}. Run: ${new Date().toISOString().slice(0, 16)}Z, ${loadLine(loadAtStart)}. For each route: one server process (\`switchboard start\`, SQLite, WAL, synchronous=NORMAL) under single-message load from 50 connections for ${SECONDS} s; at a third and at two thirds of it the process is killed with SIGKILL and started again on the same database file and port. Only answers with 202 count as accepted; requests cut by the kill (connection failed) may or may not have been committed and are not counted. After the load, a bounded drain (at most 5 minutes); then every accepted id is looked up. *Not final in the database* also counts messages committed by a request the kill cut off before its answer. *Submitted twice*: the simulator's \`submits\` counter, or the SMSC's count of messages (unique texts) it accepted more than once. ${lost === 0 ? 'Result: nothing lost.' : `Result: **${lost} lost** — the test fails.`}\n\n${table}`,
   );
   if (lost > 0) process.exitCode = 1;
 }

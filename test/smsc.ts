@@ -90,6 +90,8 @@ export class TestSmsc {
   ignoreEnquireLink = false;
   private server: Server | null = null;
   private pending = new Map<string, PendingReceipt>();
+  /** Receipts written and not yet answered, for receiptWindow. */
+  private receiptsInFlight = 0;
   private bound = new Map<Session, { mode: string; systemId: string; outstanding: number }>();
   private sockets = new Set<Socket>();
   private ticker: NodeJS.Timeout | null = null;
@@ -134,6 +136,7 @@ export class TestSmsc {
     this.sockets.clear();
     this.bound.clear();
     for (const p of this.pending.values()) p.sending = null;
+    this.receiptsInFlight = 0;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -199,7 +202,11 @@ export class TestSmsc {
     session.on('error', () => {});
     session.on('close', () => {
       this.bound.delete(session);
-      for (const p of this.pending.values()) if (p.sending === session) p.sending = null;
+      for (const p of this.pending.values())
+        if (p.sending === session) {
+          p.sending = null;
+          this.receiptsInFlight--;
+        }
     });
     for (const mode of ['transceiver', 'transmitter', 'receiver']) {
       session.on(`bind_${mode}`, (pdu: PDU) => {
@@ -270,11 +277,8 @@ export class TestSmsc {
   private flushReceipts() {
     const now = Date.now();
     const window = this.opts.receiptWindow ?? Infinity;
-    // Counted from the entries rather than kept: a session that closes never answers its receipts.
-    let inFlight = 0;
-    if (window !== Infinity) for (const p of this.pending.values()) if (p.sending) inFlight++;
     for (const p of this.pending.values()) {
-      if (inFlight >= window) return;
+      if (this.receiptsInFlight >= window) return;
       if (p.sending || p.due > now) continue;
       const session = this.receiverFor(p.m.systemId);
       if (!session) continue;
@@ -293,8 +297,10 @@ export class TestSmsc {
         ...(style === 'text' ? {} : { receipted_message_id: p.m.id, message_state: STATE[p.outcome.stat] ?? 7 }),
       });
       p.sending = session;
-      inFlight++;
+      this.receiptsInFlight++;
       session.send(pdu, (resp: PDU) => {
+        // A session that closed already gave its receipts back (onSession's close handler).
+        if (p.sending === session) this.receiptsInFlight--;
         if (resp.command_status === 0) this.pending.delete(p.m.id);
         else {
           p.sending = null;
