@@ -369,6 +369,7 @@ export function loadLine(atStart: number): string {
 
 export interface SmscProcess {
   port: number;
+  pid: number | undefined;
   stats: () => Promise<SmscStats>;
   stop: () => Promise<void>;
 }
@@ -390,6 +391,7 @@ export async function startSmsc(opts: { receiptDelayMs?: number; receiptWindow?:
   }
   return {
     port,
+    pid: child.pid,
     stats: () =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('SMSC did not answer for its stats')), 30_000);

@@ -97,7 +97,7 @@ async function main() {
     const e1 = await e2e(since);
     const cpu1 = [cpuSeconds(api.child.pid) - cpu0[0], cpuSeconds(workers[0].child.pid) - cpu0[1]];
     rows.push(`| 1 api + 1 worker: single POST /v1/messages, ${CONNECTIONS} connections, ${SECONDS} s | ${(load1.accepted.length / load1.seconds).toFixed(0)} accepted/s (lowest full second ${sustained(load1.perSecond)}) | p50 ${percentile(load1.latencies, 50).toFixed(1)} ms, p99 ${percentile(load1.latencies, 99).toFixed(1)} ms; answers ${statusLine(load1.statuses)} |`);
-    rows.push(`| 1 api + 1 worker: end to end through the simulator | ${(e1.n / e1.seconds).toFixed(0)} delivered/s (first accept → last receipt) | ${await audit(load1.accepted)}; drained ${drained1.toFixed(1)} s after the load; CPU: api ${cpu1[0].toFixed(1)} s, worker ${cpu1[1].toFixed(1)} s |`);
+    rows.push(`| 1 api + 1 worker: end to end through the simulator | ${(e1.n / e1.seconds).toFixed(0)} delivered/s (first accept → last receipt) | ${await audit(load1.accepted)}; drained ${drained1.toFixed(1)} s after the load; CPU: api ${cpu1[0].toFixed(1)} s (${(load1.accepted.length / cpu1[0]).toFixed(0)} accepted per CPU-second), worker ${cpu1[1].toFixed(1)} s (${(e1.n / cpu1[1]).toFixed(0)} delivered per CPU-second) |`);
     await stopWorkers();
 
     // Phases 2 and 3: a backlog accepted with no worker running, then drained by n workers.
@@ -113,6 +113,7 @@ async function main() {
       await startWorkers(n);
       const cpuStart = workers.map((x) => cpuSeconds(x.child.pid));
       const drained = await drain(async () => counts(since), { maxSeconds: 300, stallSeconds: 60 });
+      const startedIn = (Date.now() - t0) / 1000 - drained;
       const cpu = workers.map((x, i) => cpuSeconds(x.child.pid) - cpuStart[i]);
       sampling = false;
       await sampled;
@@ -120,13 +121,13 @@ async function main() {
       // loading on a busy machine) is not the dispatch rate.
       const [d] = await q(`select count(*) as n, min(e.at) as first, max(e.at) as last from messages m join message_events e on e.message_id = m.id and e.status = 'delivered' where m.direction = 'outbound' and m.created_at >= $1`, [since]);
       const rate = Number(d.n) / Math.max(0.001, (Number(d.last) - Number(d.first)) / 1000);
-      const startedIn = (Date.now() - t0) / 1000 - drained;
+      const c = await counts(since);
       const share = new Map<string, number>();
       for (const o of owners.values()) share.set(o, (share.get(o) ?? 0) + 1);
       const perProcess = rate / n;
       if (n === 1) perProcessOne = perProcess;
       rows.push(
-        `| ${n} worker${n > 1 ? 's' : ''} draining the backlog | ${rate.toFixed(0)} delivered/s, ${perProcess.toFixed(0)} per worker process${n > 1 && perProcessOne ? ` (${((perProcess / perProcessOne) * 100).toFixed(0)} % of one worker's)` : ''} | ${await audit(load.accepted)}; workers up in ${startedIn.toFixed(1)} s, then drained in ${drained.toFixed(1)} s; leases seen by sampling: ${[...share.values()].join(' / ') || 'none'}; CPU: ${cpu.map((s) => `${s.toFixed(1)} s`).join(', ')} |`,
+        `| ${n} worker${n > 1 ? 's' : ''} draining the backlog | ${rate.toFixed(0)} delivered/s, ${perProcess.toFixed(0)} per worker process${n > 1 && perProcessOne ? ` (${((perProcess / perProcessOne) * 100).toFixed(0)} % of one worker's)` : ''} | ${await audit(load.accepted)}; workers up in ${startedIn.toFixed(1)} s, then drained in ${drained.toFixed(1)} s; leases seen by sampling: ${[...share.values()].join(' / ') || 'none'}; CPU: ${cpu.map((s) => `${s.toFixed(1)} s`).join(', ')}, ${(c.delivered / cpu.reduce((a, b) => a + b, 0)).toFixed(0)} messages per worker CPU-second |`,
       );
       await stopWorkers();
     }

@@ -10,7 +10,7 @@ import Sqlite from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, FINAL_STATUSES, drain, loadLine, machine, percentile, recipient, routeToSmsc, runLoad, sleep, startServer, startSmsc, statusLine, sustained, writeSection } from './lib.ts';
+import { Client, FINAL_STATUSES, cpuSeconds, drain, loadLine, machine, percentile, recipient, routeToSmsc, runLoad, sleep, startServer, startSmsc, statusLine, sustained, writeSection } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -42,6 +42,7 @@ async function main() {
 
     // The load. Each text is unique, so the SMSC can count a message it got twice.
     const tag = Date.now().toString(36);
+    const cpu0 = { server: cpuSeconds(server.child.pid), smsc: cpuSeconds(smsc.pid), bench: process.cpuUsage() };
     const load = await runLoad(client, { seconds: SECONDS, concurrency: CONNECTIONS, body: (i) => ({ to: recipient(i), body: `Bench ${tag} ${i}: your code is ${100000 + i}` }) });
     const loadEnd = Date.now();
     const loadStart = loadEnd - load.seconds * 1000;
@@ -52,6 +53,8 @@ async function main() {
     const total = db.prepare<[number], { n: number }>(`select count(*) as n from messages where direction = 'outbound' and created_at >= ?`);
     const final = db.prepare<[number], { n: number }>(`select count(*) as n from messages where direction = 'outbound' and created_at >= ? and status in (${FINAL_STATUSES.map((s) => `'${s}'`).join(',')})`);
     const drained = await drain(() => ({ final: final.get(loadStart)!.n, total: total.get(loadStart)!.n }), { maxSeconds: 300, stallSeconds: 60 });
+    const benchCpu = process.cpuUsage(cpu0.bench);
+    const cpu = { server: cpuSeconds(server.child.pid) - cpu0.server, smsc: cpuSeconds(smsc.pid) - cpu0.smsc, bench: (benchCpu.user + benchCpu.system) / 1e6 };
 
     // Every accepted id, looked up: delivered, final otherwise, not final, missing.
     const by: Record<string, number> = {};
@@ -96,6 +99,7 @@ async function main() {
       `| end to end, first accept → last receipt applied | ${e2eRate.toFixed(0)} delivered/s (${rows.length} in ${((lastDelivered - firstAccept) / 1000).toFixed(1)} s); drained ${drained.toFixed(1)} s after the load stopped |`,
       `| sustained during the load window | ${(deliveredInWindow / load.seconds).toFixed(0)} delivered/s on average, lowest full second ${sustained(perSecond)}/s |`,
       `| accept → delivered latency | p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms |`,
+      `| CPU used, load and drain | server ${cpu.server.toFixed(1)} s (${(delivered / cpu.server).toFixed(0)} messages per CPU-second), SMSC ${cpu.smsc.toFixed(1)} s, load generator ${cpu.bench.toFixed(1)} s (drain polling included) |`,
       `| peak RSS of the server | ${server.peakRssMb().toFixed(0)} MB (${rssAfterLoad.toFixed(0)} MB when the load stopped) |`,
     ].join('\n');
     console.log(table);
