@@ -43,9 +43,28 @@ async function main() {
     // The load. Each text is unique, so the SMSC can count a message it got twice.
     const tag = Date.now().toString(36);
     const cpu0 = { server: cpuSeconds(server.child.pid), smsc: cpuSeconds(smsc.pid), bench: process.cpuUsage() };
+    // The connector's own view of its window, sampled from GET /v1/connectors/{id} on a connection
+    // of its own (the SMSC answers at once, so it never sees more than one submit outstanding).
+    const probeClient = new Client(server.port, server.liveKey, 1);
+    const window = { max: 0, queue: 0, samples: 0 };
+    let loading = true;
+    const sampling = (async () => {
+      while (loading) {
+        const r = await probeClient.request('GET', `/v1/connectors/${connectorId}`).catch(() => null);
+        const st = r?.status === 200 ? (JSON.parse(r.body) as { state?: { window_in_use?: number; queue_depth?: number } }).state : undefined;
+        if (st) {
+          window.samples++;
+          window.max = Math.max(window.max, st.window_in_use ?? 0);
+          window.queue = Math.max(window.queue, st.queue_depth ?? 0);
+        }
+        await sleep(250);
+      }
+    })();
+    const loadStart = Date.now();
     const load = await runLoad(client, { seconds: SECONDS, concurrency: CONNECTIONS, body: (i) => ({ to: recipient(i), body: `Bench ${tag} ${i}: your code is ${100000 + i}` }) });
-    const loadEnd = Date.now();
-    const loadStart = loadEnd - load.seconds * 1000;
+    loading = false;
+    await sampling;
+    probeClient.close();
     const accepted = load.accepted;
     const rssAfterLoad = server.peakRssMb();
 
@@ -95,7 +114,8 @@ async function main() {
       `| accepted | ${accepted.length} (${(accepted.length / load.seconds).toFixed(0)}/s; lowest full second ${sustained(load.perSecond)}/s); accept latency p50 ${percentile(load.latencies, 50).toFixed(1)} ms, p99 ${percentile(load.latencies, 99).toFixed(1)} ms |`,
       `| delivered | ${delivered} |`,
       `| lost (accepted, not delivered) | ${accepted.length - delivered}: ${missing} missing, ${notFinal} not final after the drain, ${accepted.length - delivered - missing - notFinal} final but not delivered (${Object.entries(by).filter(([s]) => s !== 'delivered').map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}) |`,
-      `| duplicated (the SMSC accepted the same message twice) | ${stats.duplicated} (SMSC: ${stats.submits} submit_sm received, ${stats.accepted} accepted, most outstanding on a bind ${stats.maxOutstanding}, ${stats.binds} binds made) |`,
+      `| duplicated (the SMSC accepted the same message twice) | ${stats.duplicated} (SMSC: ${stats.submits} submit_sm received, ${stats.accepted} accepted, ${stats.binds} bind${stats.binds > 1 ? 's' : ''} made) |`,
+      `| window in use (the connector's state, sampled every 250 ms during the load) | at most ${window.max} of ${WINDOW * BINDS}; submit queue at most ${window.queue} (${window.samples} samples) |`,
       `| end to end, first accept → last receipt applied | ${e2eRate.toFixed(0)} delivered/s (${rows.length} in ${((lastDelivered - firstAccept) / 1000).toFixed(1)} s); drained ${drained.toFixed(1)} s after the load stopped |`,
       `| sustained during the load window | ${(deliveredInWindow / load.seconds).toFixed(0)} delivered/s on average, lowest full second ${sustained(perSecond)}/s |`,
       `| accept → delivered latency | p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms |`,
