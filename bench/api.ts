@@ -6,16 +6,10 @@ import Sqlite from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, machine, percentile, startServer, writeSection } from './lib.ts';
+import { Client, machine, percentile, recipient, startServer, writeSection } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 50;
-
-function recipients(i: number) {
-  // Numbers the simulator delivers: +1 NXX 555 0100..0109 across area codes.
-  const areas = ['202', '212', '213', '305', '312', '415', '503', '617', '702', '713'];
-  return `+1${areas[i % areas.length]}55501${String(Math.floor(i / 10) % 10).padStart(2, '0')}`;
-}
 
 async function main() {
   const loadAtStart = loadavg()[0];
@@ -27,7 +21,7 @@ async function main() {
   const rows: string[] = [];
   try {
     // Warm up.
-    for (let i = 0; i < 200; i++) await client.request('POST', '/v1/messages', { to: recipients(i), body: 'warm up' });
+    for (let i = 0; i < 200; i++) await client.request('POST', '/v1/messages', { to: recipient(i), body: 'warm up' });
 
     // (1) Single-message accepts at 50 connections.
     const latencies: number[] = [];
@@ -40,7 +34,7 @@ async function main() {
         while (Date.now() < until) {
           const i = n++;
           const s = performance.now();
-          const r = await client.request('POST', '/v1/messages', { to: recipients(i), body: `Reminder ${i}: your appointment is tomorrow at 10:00.` });
+          const r = await client.request('POST', '/v1/messages', { to: recipient(i), body: `Reminder ${i}: your appointment is tomorrow at 10:00.` });
           latencies.push(performance.now() - s);
           if (r.status === 202) accepted.add(JSON.parse(r.body).id);
           else errors++;
@@ -63,7 +57,7 @@ async function main() {
         while (Date.now() < batchUntil) {
           const messages = Array.from({ length: 1000 }, () => {
             const i = m++;
-            return { to: recipients(i), body: `Batch ${i}` };
+            return { to: recipient(i), body: `Batch ${i}` };
           });
           const r = await client.request('POST', '/v1/messages/batch', { messages });
           if (r.status !== 200) continue;
@@ -104,8 +98,8 @@ async function main() {
     const bad: Record<string, unknown> = {
       'malformed JSON': '{"to": ',
       'invalid number': { to: '+15550001111', body: 'x' },
-      'over 10 segments': { to: recipients(0), body: 'y'.repeat(1600) },
-      'unknown channel': { to: recipients(0), body: 'x', channel: 'fax' },
+      'over 10 segments': { to: recipient(0), body: 'y'.repeat(1600) },
+      'unknown channel': { to: recipient(0), body: 'x', channel: 'fax' },
       'wrong type': { to: 12025550100, body: 'x' },
     };
     const refusal: string[] = [];

@@ -29,6 +29,8 @@ export interface SmscOptions {
    * `tlv-decimal-text` (TLVs, and the text with the id in decimal, a known SMSC quirk).
    */
   receiptIds?: 'tlv' | 'text' | 'tlv-decimal-text';
+  /** deliver_sm receipts awaiting their deliver_sm_resp, at most, across sessions. Default: no limit. */
+  receiptWindow?: number;
 }
 
 export interface SmscMessage {
@@ -88,6 +90,8 @@ export class TestSmsc {
   ignoreEnquireLink = false;
   private server: Server | null = null;
   private pending = new Map<string, PendingReceipt>();
+  /** Receipts written and not yet answered, for receiptWindow. */
+  private receiptsInFlight = 0;
   private bound = new Map<Session, { mode: string; systemId: string; outstanding: number }>();
   private sockets = new Set<Socket>();
   private ticker: NodeJS.Timeout | null = null;
@@ -132,6 +136,7 @@ export class TestSmsc {
     this.sockets.clear();
     this.bound.clear();
     for (const p of this.pending.values()) p.sending = null;
+    this.receiptsInFlight = 0;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -197,7 +202,11 @@ export class TestSmsc {
     session.on('error', () => {});
     session.on('close', () => {
       this.bound.delete(session);
-      for (const p of this.pending.values()) if (p.sending === session) p.sending = null;
+      for (const p of this.pending.values())
+        if (p.sending === session) {
+          p.sending = null;
+          this.receiptsInFlight--;
+        }
     });
     for (const mode of ['transceiver', 'transmitter', 'receiver']) {
       session.on(`bind_${mode}`, (pdu: PDU) => {
@@ -267,7 +276,9 @@ export class TestSmsc {
   /** Sends due receipts to a bound receiver; a receipt stays until its deliver_sm_resp is OK. */
   private flushReceipts() {
     const now = Date.now();
+    const window = this.opts.receiptWindow ?? Infinity;
     for (const p of this.pending.values()) {
+      if (this.receiptsInFlight >= window) return;
       if (p.sending || p.due > now) continue;
       const session = this.receiverFor(p.m.systemId);
       if (!session) continue;
@@ -286,7 +297,10 @@ export class TestSmsc {
         ...(style === 'text' ? {} : { receipted_message_id: p.m.id, message_state: STATE[p.outcome.stat] ?? 7 }),
       });
       p.sending = session;
+      this.receiptsInFlight++;
       session.send(pdu, (resp: PDU) => {
+        // A session that closed already gave its receipts back (onSession's close handler).
+        if (p.sending === session) this.receiptsInFlight--;
         if (resp.command_status === 0) this.pending.delete(p.m.id);
         else {
           p.sending = null;
@@ -299,22 +313,68 @@ export class TestSmsc {
 
 // Run on its own for a benchmark or by hand:
 //   node --import tsx test/smsc.ts [--port 2775] [--system-id switchboard] [--password secret1]
+//     [--receipt-delay-ms 20] [--receipt-window N]
+// Started with an IPC channel (child_process.fork or stdio 'ipc'), it answers the message
+// `'stats'` with SmscStats, so that a benchmark can count what the SMSC received.
+export interface SmscStats {
+  /** submit_sm that arrived, accepted or not. */
+  submits: number;
+  /** submit_sm answered with a message id. */
+  accepted: number;
+  /** Distinct (destination, text) pairs accepted: with a unique text per message, messages. */
+  distinct: number;
+  /** Of those, accepted more than once: messages submitted twice (or more). */
+  duplicated: number;
+  receiptsPending: number;
+  maxOutstanding: number;
+  binds: number;
+}
+
+export function smscStats(smsc: TestSmsc): SmscStats {
+  const seen = new Map<string, number>();
+  for (const m of smsc.messages) {
+    const key = `${m.to}\u0000${m.text}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  let duplicated = 0;
+  for (const n of seen.values()) if (n > 1) duplicated++;
+  return { submits: smsc.submitTimes.length, accepted: smsc.messages.length, distinct: seen.size, duplicated, receiptsPending: smsc.pendingReceipts(), maxOutstanding: smsc.maxOutstanding, binds: smsc.binds.length };
+}
+
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const arg = (name: string) => {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? process.argv[i + 1] : undefined;
   };
-  const smsc = new TestSmsc({ systemId: arg('system-id'), password: arg('password') });
+  const smsc = new TestSmsc({
+    systemId: arg('system-id'),
+    password: arg('password'),
+    receiptDelayMs: arg('receipt-delay-ms') === undefined ? undefined : Number(arg('receipt-delay-ms')),
+    receiptWindow: arg('receipt-window') === undefined ? undefined : Number(arg('receipt-window')),
+  });
   smsc.port = Number(arg('port') ?? 2775);
   await smsc.start();
   console.log(`test SMSC listening on 127.0.0.1:${smsc.port} (system_id ${smsc.systemId})`);
+  let counted = 0;
   const report = setInterval(() => {
-    const now = Date.now();
-    const last = smsc.submitTimes.filter((t) => t >= now - 1000).length;
-    if (last) console.log(`${last} submit_sm in the last second, ${smsc.messages.length} accepted in all`);
+    const n = smsc.submitTimes.length;
+    if (n > counted) console.log(`${n - counted} submit_sm in the last second, ${smsc.messages.length} accepted in all`);
+    counted = n;
   }, 1000);
-  process.on('SIGINT', () => {
-    clearInterval(report);
-    void smsc.stop().then(() => process.exit(0));
+  process.on('message', (m) => {
+    if (m === 'stats') process.send?.({ stats: smscStats(smsc) });
   });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(report);
+    process.removeAllListeners('message');
+    process.disconnect?.();
+    void smsc.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  // A benchmark that dies leaves no SMSC behind: the IPC channel closes with it.
+  if (process.send) process.on('disconnect', stop);
 }
