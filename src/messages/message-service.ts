@@ -275,7 +275,6 @@ export class MessageService {
         while (take < this.pending.length && (take === 0 || count + this.pending[take].items.length <= 2000)) count += this.pending[take++].items.length;
         const calls = this.pending.splice(0, take);
         try {
-
           const results = await this.write(calls.map((c) => c.items));
           calls.forEach((c, i) => c.resolve(results[i]));
         } catch (err) {
