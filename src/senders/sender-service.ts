@@ -99,7 +99,11 @@ export class SenderService {
   async remove(accountId: string, id: string): Promise<{ id: string; deleted: true }> {
     const row = await this.storage.db.selectFrom('senders').select(['id', 'is_default']).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
     if (!row) throw new AppError('NOT_FOUND', `No sender ${id} in this account.`, { id });
-    await this.storage.db.deleteFrom('senders').where('id', '=', id).execute();
+    await this.storage.db.transaction().execute(async (tx) => {
+      // Out of every pool too; its recipients get another number of the pool from now on.
+      await tx.deleteFrom('sender_pool_members').where('sender_id', '=', id).execute();
+      await tx.deleteFrom('senders').where('id', '=', id).execute();
+    });
     this.throttle.invalidate();
     return { id, deleted: true };
   }
