@@ -25,6 +25,8 @@ import { ReviewService } from './review/review-service.ts';
 import { Router } from './routing/router.ts';
 import { RouteService } from './routing/route-service.ts';
 import { loadSealer, type Sealer } from './security/crypto.ts';
+import { SenderPoolService } from './senders/sender-pool-service.ts';
+import { SenderPools } from './senders/sender-pools.ts';
 import { SenderService } from './senders/sender-service.ts';
 import { openStorage, type Storage } from './storage/database.ts';
 import { migrate } from './storage/migrator.ts';
@@ -59,6 +61,7 @@ export interface Platform {
   connectorAdmin: ConnectorService;
   routeAdmin: RouteService;
   senderAdmin: SenderService;
+  senderPoolAdmin: SenderPoolService;
   sealer: Sealer;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
@@ -108,6 +111,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     consent,
     router,
     statuses,
+    new SenderPools(storage, clock),
   );
   const inbox = new InboxService(clock, consent, contacts, messages, log);
   const receipts = new ReceiptService(storage, clock, statuses, consent, review, log, inbox);
@@ -136,6 +140,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     retryBaseMs: config.SWITCHBOARD_RETRY_BASE_MS,
     retryMaxMs: config.SWITCHBOARD_RETRY_MAX_MS,
     pollMs: config.SWITCHBOARD_POLL_MS,
+    maxSegments: config.SWITCHBOARD_MAX_SEGMENTS,
   });
   messages.onAccepted((rows) => {
     for (const r of rows) metrics.accepted.inc({ channel: r.channel, mode: r.mode });
@@ -175,6 +180,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     connectorAdmin: new ConnectorService(storage, clock, sealer, connectors, router, throttle),
     routeAdmin: new RouteService(storage, clock, router),
     senderAdmin: new SenderService(storage, clock, throttle),
+    senderPoolAdmin: new SenderPoolService(storage, clock),
     sealer,
     receipts,
     dispatcher,

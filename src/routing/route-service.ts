@@ -4,11 +4,12 @@
 import type { Clock } from '../clock.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { isAlphanumericSender, parseNumber } from '../messages/phone.ts';
 import type { Storage } from '../storage/database.ts';
 import type { RoutesTable } from '../storage/schema.ts';
 import type { Router, RouteFilters, RouteStrategy } from './router.ts';
 
-const FILTER_KEYS = ['country', 'prefix', 'channel', 'purpose'] as const;
+const FILTER_KEYS = ['country', 'prefix', 'channel', 'purpose', 'sender'] as const;
 const CHANNELS = ['sms', 'mms', 'voice', 'rvm'];
 const PURPOSES = ['transactional', 'marketing'];
 
@@ -43,6 +44,15 @@ function stringList(v: unknown, field: string, check: (s: string) => boolean, wh
   return list as string[];
 }
 
+/** A sender filter value as messages carry it: numbers in E.164, short codes and ids as given. */
+function senderAddress(s: string): string | null {
+  const t = s.trim();
+  if (/^\d{3,8}$/.test(t)) return t;
+  const phone = parseNumber(t);
+  if (phone) return phone.e164;
+  return isAlphanumericSender(t) ? t : null;
+}
+
 export class RouteService {
   constructor(
     private storage: Storage,
@@ -67,6 +77,7 @@ export class RouteService {
     if (f.prefix !== undefined) out.prefix = stringList(f.prefix, 'filters.prefix', (s) => /^\+?\d{1,15}$/.test(s), 'a number prefix such as +1415').map((s) => (s.startsWith('+') ? s : `+${s}`));
     if (f.channel !== undefined) out.channel = stringList(f.channel, 'filters.channel', (s) => CHANNELS.includes(s), `one of ${CHANNELS.join(', ')}`);
     if (f.purpose !== undefined) out.purpose = stringList(f.purpose, 'filters.purpose', (s) => PURPOSES.includes(s), `one of ${PURPOSES.join(', ')}`);
+    if (f.sender !== undefined) out.sender = stringList(f.sender, 'filters.sender', (s) => senderAddress(s) !== null, 'a phone number, short code or alphanumeric sender id').map((s) => senderAddress(s)!);
     return out;
   }
 

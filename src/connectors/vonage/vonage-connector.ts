@@ -13,6 +13,7 @@
 // and `=` in values replaced by `_`; then md5(text + signature_secret) for "md5hash" (Vonage's
 // default), or the HMAC (md5, sha1, sha256, sha512) keyed by signature_secret; hex. The
 // `timestamp` parameter must be within five minutes of our clock (replay).
+import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createHash, createHmac } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
@@ -119,7 +120,7 @@ export class VonageConnector extends HttpProviderConnector<VonageConfig> {
   readonly type = 'vonage';
 
   constructor(row: ConnectorRow, deps: ConnectorDeps) {
-    super(row, deps, ['sms']);
+    super(row, deps, [...CONNECTOR_CHANNELS.vonage]);
   }
 
   protected async send(m: OutboundMessage): Promise<SubmitResult> {
