@@ -8,6 +8,7 @@ import { systemClock, type Clock, type Random } from './clock.ts';
 import type { Config } from './config.ts';
 import { ConnectorManager } from './connectors/connector-manager.ts';
 import { ConnectorService } from './connectors/connector-service.ts';
+import { applyDeclaredConfig } from './connectors/declared-config.ts';
 import type { ConnectorSink } from './connectors/connector.ts';
 import { ConsentService } from './consent/consent-service.ts';
 import { ContactImporter } from './contacts/contact-import.ts';
@@ -66,6 +67,8 @@ export interface Platform {
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
+  /** Connectors, senders and routes of the SWITCHBOARD_CONFIG file, created or updated by name (`start` runs it). */
+  applyConfigFile(): Promise<{ connectors: number; senders: number; routes: number }>;
   startWorkers(): Promise<void>;
   /** Runs every due piece of work once, waiting for it to finish (tests with a manual clock). */
   runDue(): Promise<number>;
@@ -185,6 +188,9 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     receipts,
     dispatcher,
     webhooks,
+    async applyConfigFile() {
+      return applyDeclaredConfig(platform, config, await accounts.defaultAccountId());
+    },
     async startWorkers() {
       await connectors.startAll();
       dispatcher.start();

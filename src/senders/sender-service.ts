@@ -55,7 +55,7 @@ export class SenderService {
     return normaliseNumber(input, 'address').e164;
   }
 
-  async create(accountId: string, input: Record<string, unknown>): Promise<SenderView> {
+  private async parse(accountId: string, input: Record<string, unknown>): Promise<Pick<SendersTable, 'address' | 'type' | 'connector_id' | 'capabilities' | 'throughput'>> {
     const type = input.type ?? 'long_code';
     if (typeof type !== 'string' || !(SENDER_TYPES as readonly string[]).includes(type)) throw validation('type', `type must be one of ${SENDER_TYPES.join(', ')}.`);
     const address = this.address(type, input.address);
@@ -72,23 +72,28 @@ export class SenderService {
     }
     const throughput = input.throughput ?? null;
     if (throughput !== null && (typeof throughput !== 'number' || !(throughput > 0) || throughput > 10_000)) throw validation('throughput', 'throughput must be messages per second, above 0 and at most 10,000.');
-    const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', address).executeTakeFirst();
-    if (exists) throw validation('address', `${address} is already a sender of this account.`, { id: exists.id });
+    return { address, type, connector_id: connectorId, capabilities: JSON.stringify([...new Set(capabilities)]), throughput: throughput as number | null };
+  }
+
+  async create(accountId: string, input: Record<string, unknown>): Promise<SenderView> {
+    const fields = await this.parse(accountId, input);
+    const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', fields.address).executeTakeFirst();
+    if (exists) throw validation('address', `${fields.address} is already a sender of this account.`, { id: exists.id });
     const now = this.clock.now();
-    const row: SendersTable = {
-      id: newId('sender', now),
-      account_id: accountId,
-      address,
-      type,
-      connector_id: connectorId,
-      capabilities: JSON.stringify([...new Set(capabilities)]),
-      throughput: throughput as number | null,
-      is_default: 0,
-      created_at: now,
-    };
+    const row: SendersTable = { id: newId('sender', now), account_id: accountId, ...fields, is_default: 0, created_at: now };
     await this.storage.db.insertInto('senders').values(row).execute();
     this.throttle.invalidate();
     return view(row);
+  }
+
+  /** A sender declared in the config file: created, or its connector, capabilities and throughput set, by address. */
+  async upsert(accountId: string, input: Record<string, unknown>): Promise<string> {
+    const fields = await this.parse(accountId, input);
+    const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', fields.address).executeTakeFirst();
+    if (!exists) return (await this.create(accountId, input)).id;
+    await this.storage.db.updateTable('senders').set(fields).where('id', '=', exists.id).execute();
+    this.throttle.invalidate();
+    return exists.id;
   }
 
   async list(accountId: string): Promise<SenderView[]> {
