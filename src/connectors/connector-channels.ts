@@ -10,7 +10,7 @@ export const CONNECTOR_CHANNELS: Record<string, readonly Channel[]> = {
   smpp: ['sms'],
   twilio: ['sms', 'mms'],
   telnyx: ['sms', 'mms'],
-  vonage: ['sms'],
+  vonage: ['sms', 'mms'], // MMS through the Messages API
   plivo: ['sms', 'mms'],
 };
 
