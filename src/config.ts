@@ -8,6 +8,31 @@ const bool = z
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+// Config-file only (not environment variables): installation-wide connectors and routes, and
+// senders, created or brought in line by name on every start (connectors/declared-config.ts).
+const JsonObject = z.record(z.string(), z.unknown());
+const DeclaredConnector = z.object({ name: z.string().min(1).max(200), type: z.string().min(1), config: JsonObject.default({}), enabled: z.boolean().default(true) });
+const DeclaredSender = z.object({
+  address: z.string().min(1),
+  type: z.string().optional(),
+  /** A connector of the file (or any installation-wide one) by name. */
+  connector: z.string().optional(),
+  capabilities: z.array(z.string()).optional(),
+  throughput: z.number().optional(),
+  /** An account id; the default account when absent. */
+  account: z.string().optional(),
+});
+const DeclaredRoute = z.object({
+  name: z.string().min(1).max(200),
+  priority: z.number().int(),
+  filters: JsonObject.optional(),
+  connector: z.string().optional(),
+  strategy: z.object({ type: z.enum(['failover', 'round_robin']), connectors: z.array(z.string()).min(1) }).optional(),
+});
+export type DeclaredConnector = z.infer<typeof DeclaredConnector>;
+export type DeclaredSender = z.infer<typeof DeclaredSender>;
+export type DeclaredRoute = z.infer<typeof DeclaredRoute>;
+
 export const ConfigSchema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
@@ -36,6 +61,9 @@ export const ConfigSchema = z.object({
   SWITCHBOARD_WEBHOOK_SCHEDULE: z.string().regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, 'must be durations like 5s,30s,2m,1h').default('5s,30s,2m,10m,30m,1h,2h'),
   SWITCHBOARD_WEBHOOK_RETRY_WINDOW: z.string().regex(/^\d+(ms|s|m|h)$/, 'must be a duration like 24h').default('24h'),
   SWITCHBOARD_WEBHOOK_TIMEOUT_MS: int(50, 120_000).default(10_000),
+  connectors: z.array(DeclaredConnector).optional(),
+  senders: z.array(DeclaredSender).optional(),
+  routes: z.array(DeclaredRoute).optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -53,6 +81,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const raw: Record<string, unknown> = { ...fileValues };
   for (const key of Object.keys(ConfigSchema.shape)) {
+    if (key !== key.toUpperCase()) continue; // the file-only sections
     const v = env[key];
     if (v !== undefined && v !== '') raw[key] = v;
   }

@@ -8,6 +8,7 @@ import { systemClock, type Clock, type Random } from './clock.ts';
 import type { Config } from './config.ts';
 import { ConnectorManager } from './connectors/connector-manager.ts';
 import { ConnectorService } from './connectors/connector-service.ts';
+import { applyDeclaredConfig } from './connectors/declared-config.ts';
 import type { ConnectorSink } from './connectors/connector.ts';
 import { ConsentService } from './consent/consent-service.ts';
 import { ContactImporter } from './contacts/contact-import.ts';
@@ -25,6 +26,8 @@ import { ReviewService } from './review/review-service.ts';
 import { Router } from './routing/router.ts';
 import { RouteService } from './routing/route-service.ts';
 import { loadSealer, type Sealer } from './security/crypto.ts';
+import { SenderPoolService } from './senders/sender-pool-service.ts';
+import { SenderPools } from './senders/sender-pools.ts';
 import { SenderService } from './senders/sender-service.ts';
 import { openStorage, type Storage } from './storage/database.ts';
 import { migrate } from './storage/migrator.ts';
@@ -59,10 +62,13 @@ export interface Platform {
   connectorAdmin: ConnectorService;
   routeAdmin: RouteService;
   senderAdmin: SenderService;
+  senderPoolAdmin: SenderPoolService;
   sealer: Sealer;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
+  /** Connectors, senders and routes of the SWITCHBOARD_CONFIG file, created or updated by name (`start` runs it). */
+  applyConfigFile(): Promise<{ connectors: number; senders: number; routes: number }>;
   startWorkers(): Promise<void>;
   /** Runs every due piece of work once, waiting for it to finish (tests with a manual clock). */
   runDue(): Promise<number>;
@@ -108,6 +114,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     consent,
     router,
     statuses,
+    new SenderPools(storage, clock),
   );
   const inbox = new InboxService(clock, consent, contacts, messages, log);
   const receipts = new ReceiptService(storage, clock, statuses, consent, review, log, inbox);
@@ -136,6 +143,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     retryBaseMs: config.SWITCHBOARD_RETRY_BASE_MS,
     retryMaxMs: config.SWITCHBOARD_RETRY_MAX_MS,
     pollMs: config.SWITCHBOARD_POLL_MS,
+    maxSegments: config.SWITCHBOARD_MAX_SEGMENTS,
   });
   messages.onAccepted((rows) => {
     for (const r of rows) metrics.accepted.inc({ channel: r.channel, mode: r.mode });
@@ -175,10 +183,14 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     connectorAdmin: new ConnectorService(storage, clock, sealer, connectors, router, throttle),
     routeAdmin: new RouteService(storage, clock, router),
     senderAdmin: new SenderService(storage, clock, throttle),
+    senderPoolAdmin: new SenderPoolService(storage, clock),
     sealer,
     receipts,
     dispatcher,
     webhooks,
+    async applyConfigFile() {
+      return applyDeclaredConfig(platform, config, await accounts.defaultAccountId());
+    },
     async startWorkers() {
       await connectors.startAll();
       dispatcher.start();

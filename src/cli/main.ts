@@ -75,6 +75,8 @@ export function buildCli(): Command {
           ].join('\n') + '\n',
         );
       }
+      const declared = await p.applyConfigFile();
+      if (declared.connectors + declared.senders + declared.routes > 0) p.log.info(declared, 'applied the connectors, senders and routes of the config file');
       const app = opts.role === 'worker' ? null : await buildApp(p);
       if (opts.role !== 'api') await p.startWorkers();
       if (app) await app.listen({ port: p.config.PORT, host: p.config.HOST });

@@ -20,12 +20,23 @@ const ConnectorView = Type.Object({
   updated_at: Type.String(),
   state: Type.Optional(Obj),
 });
+const OneOrMany = (description: string) => Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description }));
+const RouteFilters = Type.Object(
+  {
+    country: OneOrMany('ISO 3166 alpha-2 codes of the destination.'),
+    prefix: OneOrMany('Destination number prefixes, such as +1415.'),
+    channel: OneOrMany('sms, mms, voice, rvm.'),
+    purpose: OneOrMany('transactional, marketing.'),
+    sender: OneOrMany("The message's from address: numbers (normalised to E.164), short codes, alphanumeric ids."),
+  },
+  { description: 'Every filter given must match; a list matches any of its values. No filters: every message.' },
+);
 const RouteView = Type.Object({
   id: Type.String(),
   object: Type.Literal('route'),
   name: Type.Union([Type.String(), Type.Null()]),
   priority: Type.Integer(),
-  filters: Obj,
+  filters: RouteFilters,
   connector_id: Type.Union([Type.String(), Type.Null()]),
   strategy: Type.Union([Obj, Type.Null()]),
   global: Type.Boolean(),
@@ -94,7 +105,7 @@ export function connectorRoutes(app: FastifyInstance, p: Platform): void {
         body: Type.Object({
           priority: Type.Integer(),
           name: Type.Optional(Type.String()),
-          filters: Type.Optional(Obj),
+          filters: Type.Optional(RouteFilters),
           connector_id: Type.Optional(Type.String()),
           strategy: Type.Optional(Type.Object({ type: Type.String({ enum: ['failover', 'round_robin'] }), connector_ids: Type.Array(Type.String()) })),
         }),

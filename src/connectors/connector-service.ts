@@ -105,6 +105,32 @@ export class ConnectorService {
     return this.view(row);
   }
 
+  /**
+   * An installation-wide connector declared in the config file, created or brought in line by
+   * name: the file is the whole truth, so its config (credentials sealed) replaces the stored one.
+   * Returns the connector's id.
+   */
+  async upsertGlobal(input: { name?: unknown; type?: unknown; config?: unknown; enabled?: unknown }): Promise<string> {
+    this.validate(input, true);
+    const name = (input.name as string).trim();
+    const existing = await this.storage.db.selectFrom('connectors').selectAll().where('account_id', 'is', null).where('name', '=', name).executeTakeFirst();
+    if (existing && existing.type !== input.type) throw validation('type', `Connector ${name} is already a ${existing.type} connector; give the new type another name.`, { name });
+    const { plain, secrets } = splitSecrets((input.config as Record<string, unknown>) ?? {});
+    this.checkConfig(input.type as string, { ...plain, ...secrets });
+    const stored = existing?.secrets ? this.sealer.open(existing.secrets) : null;
+    const enabled = input.enabled === false ? 0 : 1;
+    if (existing && existing.config === JSON.stringify(plain) && stored === (Object.keys(secrets).length ? JSON.stringify(secrets) : null) && existing.enabled === enabled) return existing.id;
+    const now = this.clock.now();
+    const sealed = Object.keys(secrets).length ? this.sealer.seal(JSON.stringify(secrets)) : null;
+    const id = existing?.id ?? newId('conn', now);
+    if (existing) await this.storage.db.updateTable('connectors').set({ config: JSON.stringify(plain), secrets: sealed, enabled, updated_at: now }).where('id', '=', id).execute();
+    else await this.storage.db.insertInto('connectors').values({ id, account_id: null, name, type: input.type as string, config: JSON.stringify(plain), secrets: sealed, enabled, created_at: now, updated_at: now }).execute();
+    this.router.invalidate();
+    this.throttle.invalidate();
+    if (existing) await this.manager.reload(id);
+    return id;
+  }
+
   private async row(accountId: string, id: string, forWrite: boolean): Promise<ConnectorsTable> {
     const row = await this.storage.db.selectFrom('connectors').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row || (row.account_id !== null && row.account_id !== accountId)) throw new AppError('NOT_FOUND', `No connector ${id} in this account.`, { id });

@@ -40,6 +40,11 @@ export interface MessagingSettings {
     allow: string[];
     block: string[];
   };
+  /**
+   * When no route carries media, an MMS goes as an SMS with its media links appended to the
+   * text (routing/mms-fallback.ts). Off by default: then such an MMS is refused.
+   */
+  mms_fallback_to_sms_link: boolean;
 }
 
 export const DEFAULT_MESSAGING: MessagingSettings = {
@@ -51,6 +56,7 @@ export const DEFAULT_MESSAGING: MessagingSettings = {
   },
   quiet_hours: { enabled: true, allowed_from: '08:00', allowed_until: '21:00', fallback_time_zone: 'UTC' },
   countries: { allow: [], block: [] },
+  mms_fallback_to_sms_link: false,
 };
 
 /** The keyword form of a text: spaces out, upper case ("join vip " → "JOINVIP"). */
@@ -69,6 +75,7 @@ function merged(stored: unknown): MessagingSettings {
     keywords: { ...DEFAULT_MESSAGING.keywords, ...k } as MessagingSettings['keywords'],
     quiet_hours: { ...DEFAULT_MESSAGING.quiet_hours, ...q } as MessagingSettings['quiet_hours'],
     countries: { ...DEFAULT_MESSAGING.countries, ...c } as MessagingSettings['countries'],
+    mms_fallback_to_sms_link: s.mms_fallback_to_sms_link === true,
   };
 }
 
@@ -156,6 +163,10 @@ export function applyPatch(current: MessagingSettings, patch: unknown): Messagin
     if (!isObject(c)) throw validation('countries', 'countries must be {"allow": [...], "block": [...]}.');
     if (c.allow !== undefined) next.countries.allow = checkCountries('countries.allow', c.allow);
     if (c.block !== undefined) next.countries.block = checkCountries('countries.block', c.block);
+  }
+  if (patch.mms_fallback_to_sms_link !== undefined) {
+    if (typeof patch.mms_fallback_to_sms_link !== 'boolean') throw validation('mms_fallback_to_sms_link', 'mms_fallback_to_sms_link must be true or false.');
+    next.mms_fallback_to_sms_link = patch.mms_fallback_to_sms_link;
   }
   return next;
 }

@@ -24,12 +24,14 @@ const Settings = Type.Object({
     fallback_time_zone: Type.String(),
   }),
   countries: Type.Object({ allow: Type.Array(Type.String()), block: Type.Array(Type.String()) }),
+  mms_fallback_to_sms_link: Type.Boolean({ description: 'When no route carries media, send an MMS as SMS with its media links in the text (otherwise it is refused).' }),
 });
 const PartialSettings = Type.Object(
   {
     keywords: Type.Optional(Type.Object({}, { additionalProperties: true })),
     quiet_hours: Type.Optional(Type.Object({}, { additionalProperties: true })),
     countries: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    mms_fallback_to_sms_link: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, description: 'Any subset of the settings; what is left out stays as it is.' },
 );

@@ -24,6 +24,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { MessageRow } from '../messages/message-view.ts';
 import { ConcurrentChangeError, type StatusMachine } from '../messages/status-machine.ts';
 import type { ReviewService } from '../review/review-service.ts';
+import { planRoute } from '../routing/mms-fallback.ts';
 import type { Router } from '../routing/router.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { POLICY, UNKNOWN_ERROR_MAX_ATTEMPTS, backoffMs } from './error-policy.ts';
@@ -40,6 +41,8 @@ export interface DispatcherOptions {
   retryBaseMs: number;
   retryMaxMs: number;
   pollMs: number;
+  /** SWITCHBOARD_MAX_SEGMENTS: an MMS falling back to SMS with links must fit in it. */
+  maxSegments: number;
 }
 
 
@@ -258,7 +261,26 @@ export class Dispatcher {
           await tx.updateTable('messages').set({ next_attempt_at: verdict.until, expires_at: extended, updated_at: now }).where('id', '=', row.id).execute();
           continue;
         }
-        const candidates = await this.router.candidates({ accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose }, tx);
+        // The route table may have changed since acceptance: an MMS may need its fallback now.
+        const plan = await planRoute(
+          this.router,
+          tx,
+          { accountId: row.account_id, mode: row.mode, channel: row.channel, to: row.to_addr, purpose: row.purpose, from: row.from_addr },
+          { body: row.body, mediaUrls: row.media_urls ? JSON.parse(row.media_urls) : [] },
+          this.opts.maxSegments,
+        );
+        if (plan.kind === 'mms_not_supported') {
+          await this.statuses.transition(tx, row, 'failed', {
+            at: now,
+            data: { reason: 'mms_not_supported', ...plan.details },
+            patch: { next_attempt_at: null, error_class: 'FILTERED', error_code: 'MMS_NOT_SUPPORTED', error_message: plan.message },
+          });
+          continue;
+        }
+        const candidates = plan.connectors;
+        const fallback = plan.kind === 'sms_fallback' ? plan : null;
+        // Throttled in segments of the SMS it becomes; written with the attempt below.
+        if (fallback) row = { ...row, ...fallback.patch };
         const usable = candidates.find((id) => this.connectors.circuitOpenUntil(id) === null);
         // The chosen connector's window is full: leave the message for a later pass, unchanged.
         // A busy connector is not a failed one: traffic does not spill to the fallback route.
@@ -296,8 +318,9 @@ export class Dispatcher {
         }
         const sending = await this.statuses.transition(tx, row, 'sending', {
           at: now,
-          data: { attempt: row.attempts + 1, connector_id: usable, worker: this.opts.workerId },
+          data: { attempt: row.attempts + 1, connector_id: usable, worker: this.opts.workerId, ...fallback?.event },
           patch: {
+            ...fallback?.patch,
             attempts: row.attempts + 1,
             connector_id: usable,
             lease_owner: this.opts.workerId,

@@ -10,6 +10,7 @@ import addFormatsImport from 'ajv-formats';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { authRoutes } from '../auth/auth-routes.ts';
 import { connectorRoutes } from '../connectors/connector-routes.ts';
+import { senderPoolRoutes } from '../senders/sender-pool-routes.ts';
 import { providerWebhookRoutes } from '../connectors/provider-webhook-routes.ts';
 import { consentRoutes } from '../consent/consent-routes.ts';
 import { contactRoutes } from '../contacts/contact-routes.ts';
@@ -91,6 +92,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   conversationRoutes(app, p);
   simulatorRoutes(app, p);
   connectorRoutes(app, p);
+  senderPoolRoutes(app, p);
   webhookRoutes(app, p);
   await providerWebhookRoutes(app, p);
   return app;

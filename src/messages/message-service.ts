@@ -12,7 +12,9 @@ import { AppError, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
 import { newId } from '../ids.ts';
 import { checkUrl } from '../net/url-policy.ts';
+import { planRoute } from '../routing/mms-fallback.ts';
 import type { Router } from '../routing/router.ts';
+import type { PoolTarget, SenderPools } from '../senders/sender-pools.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { readCache } from '../storage/read-cache.ts';
 import { readMessagingSettings, type MessagingSettings } from '../consent/messaging-settings.ts';
@@ -42,6 +44,8 @@ export interface PreparedMessage {
   requestHash: string;
   /** Why a message that asked to go now was scheduled (quiet hours), for its first event. */
   held?: { reason: 'quiet_hours'; time_zone: string | null };
+  /** More for the first event's data (an MMS fallback to SMS). */
+  firstEvent?: Record<string, unknown>;
 }
 
 export type CommitResult = { ok: true; message: MessageView; replayed: boolean } | { ok: false; error: AppError };
@@ -72,6 +76,7 @@ export class MessageService {
     private consent: ConsentService,
     private router: Router,
     private statuses: StatusMachine,
+    private senderPools?: SenderPools,
   ) {
     this.defaultSenders = readCache<string | null>(storage);
     this.messagingSettings = readCache<MessagingSettings>(storage);
@@ -171,7 +176,7 @@ export class MessageService {
       }
     }
 
-    const from = await this.resolveSender(principal.accountId, input.from);
+    const from = await this.resolveSender(principal.accountId, input.from, { to, channel, poolId: input.sender_pool_id });
 
     const db = this.storage.read;
     const consent = known ?? (await this.consent.view(db, principal.accountId, principal.mode, [to]));
@@ -192,8 +197,11 @@ export class MessageService {
     const settings = await this.messagingSettings.get(principal.accountId, () => readMessagingSettings(db, principal.accountId));
     const rules = await this.consent.outboundRules(db, { accountId: principal.accountId, mode: principal.mode, to, purpose, at: sendAt ?? now }, settings);
     if (rules.heldFor) sendAt = rules.sendAt;
-    const routes = await this.router.candidates({ accountId: principal.accountId, mode: principal.mode, channel, to, purpose }, db);
-    if (routes.length === 0) throw new AppError('FILTERED', `No route carries ${channel} to ${to} for this account.`, { to, channel, reason: 'no_route' });
+    // An MMS that no route carries as media may go as SMS with links, or is refused: mms-fallback.ts.
+    const plan = await planRoute(this.router, db, { accountId: principal.accountId, mode: principal.mode, channel, to, purpose, from }, { body, mediaUrls }, this.settings.maxSegments);
+    if (plan.kind === 'mms_not_supported') throw new AppError('FILTERED', plan.message, plan.details);
+    if (plan.connectors.length === 0) throw new AppError('FILTERED', `No route carries ${channel} to ${to} for this account.`, { to, channel, reason: 'no_route' });
+    const fallback = plan.kind === 'sms_fallback' ? plan : null;
 
     const id = newId('msg', now);
     const row: MessageRow = messageRow({
@@ -217,12 +225,16 @@ export class MessageService {
       next_attempt_at: sendAt ?? now,
       created_at: now,
       updated_at: now,
+      ...fallback?.patch,
     });
     const held = rules.heldFor ? { reason: rules.heldFor, time_zone: rules.timeZone } : undefined;
-    return { row, idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(input)).digest('hex'), held };
+    return { row, idempotencyKey, requestHash: createHash('sha256').update(canonicalJson(input)).digest('hex'), held, firstEvent: fallback?.event };
   }
 
-  private async resolveSender(accountId: string, from: unknown): Promise<string | null> {
+  private async resolveSender(accountId: string, from: unknown, target: PoolTarget): Promise<string | null> {
+    // A sender pool (named, or the account's default) picks the number: sender-pools.ts.
+    const pooled = await this.senderPools?.resolve(accountId, from, target);
+    if (pooled !== undefined) return pooled;
     const db = this.storage.read;
     if (from === undefined || from === null || from === '') {
       return this.defaultSenders.get(accountId, async () => {
@@ -368,11 +380,14 @@ export class MessageService {
       const chunk = items.slice(i, i + 500);
       await recordEvents(
         tx,
-        chunk.map(({ row: r, held }) => ({
+        chunk.map(({ row: r, held, firstEvent }) => ({
           messageId: r.id,
           status: r.status,
           at: now,
-          data: r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString(), ...(held ? { held_for: held.reason, time_zone: held.time_zone } : {}) } : { source: 'api' },
+          data: {
+            ...(r.status === 'scheduled' ? { send_at: new Date(r.send_at!).toISOString(), ...(held ? { held_for: held.reason, time_zone: held.time_zone } : {}) } : { source: 'api' }),
+            ...firstEvent,
+          },
         })),
       );
       await appendOutbox(
@@ -396,7 +411,7 @@ export class MessageService {
    */
   async acceptInternal(tx: Tx, m: { accountId: string; mode: string; to: string; from: string | null; body: string; metadata?: Record<string, string> }): Promise<MessageRow | null> {
     const now = this.clock.now();
-    const routes = await this.router.candidates({ accountId: m.accountId, mode: m.mode, channel: 'sms', to: m.to, purpose: 'transactional' }, tx);
+    const routes = await this.router.candidates({ accountId: m.accountId, mode: m.mode, channel: 'sms', to: m.to, purpose: 'transactional', from: m.from }, tx);
     if (routes.length === 0) return null;
     const info = analyseText(m.body);
     const row: MessageRow = messageRow({

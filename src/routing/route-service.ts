@@ -4,11 +4,12 @@
 import type { Clock } from '../clock.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { isAlphanumericSender, parseNumber } from '../messages/phone.ts';
 import type { Storage } from '../storage/database.ts';
 import type { RoutesTable } from '../storage/schema.ts';
 import type { Router, RouteFilters, RouteStrategy } from './router.ts';
 
-const FILTER_KEYS = ['country', 'prefix', 'channel', 'purpose'] as const;
+const FILTER_KEYS = ['country', 'prefix', 'channel', 'purpose', 'sender'] as const;
 const CHANNELS = ['sms', 'mms', 'voice', 'rvm'];
 const PURPOSES = ['transactional', 'marketing'];
 
@@ -43,6 +44,15 @@ function stringList(v: unknown, field: string, check: (s: string) => boolean, wh
   return list as string[];
 }
 
+/** A sender filter value as messages carry it: numbers in E.164, short codes and ids as given. */
+function senderAddress(s: string): string | null {
+  const t = s.trim();
+  if (/^\d{3,8}$/.test(t)) return t;
+  const phone = parseNumber(t);
+  if (phone) return phone.e164;
+  return isAlphanumericSender(t) ? t : null;
+}
+
 export class RouteService {
   constructor(
     private storage: Storage,
@@ -50,7 +60,8 @@ export class RouteService {
     private router: Router,
   ) {}
 
-  private async checkConnector(accountId: string, id: unknown, field: string): Promise<string> {
+  /** A connector the route may use: the account's own or an installation-wide one (only those for an installation-wide route). */
+  private async checkConnector(accountId: string | null, id: unknown, field: string): Promise<string> {
     if (typeof id !== 'string') throw validation(field, `${field} must be a connector id.`);
     const c = await this.storage.db.selectFrom('connectors').select(['id', 'account_id']).where('id', '=', id).executeTakeFirst();
     if (!c || (c.account_id !== null && c.account_id !== accountId)) throw validation(field, `No connector ${id} in this account.`, { value: id });
@@ -67,10 +78,11 @@ export class RouteService {
     if (f.prefix !== undefined) out.prefix = stringList(f.prefix, 'filters.prefix', (s) => /^\+?\d{1,15}$/.test(s), 'a number prefix such as +1415').map((s) => (s.startsWith('+') ? s : `+${s}`));
     if (f.channel !== undefined) out.channel = stringList(f.channel, 'filters.channel', (s) => CHANNELS.includes(s), `one of ${CHANNELS.join(', ')}`);
     if (f.purpose !== undefined) out.purpose = stringList(f.purpose, 'filters.purpose', (s) => PURPOSES.includes(s), `one of ${PURPOSES.join(', ')}`);
+    if (f.sender !== undefined) out.sender = stringList(f.sender, 'filters.sender', (s) => senderAddress(s) !== null, 'a phone number, short code or alphanumeric sender id').map((s) => senderAddress(s)!);
     return out;
   }
 
-  async create(accountId: string, input: Record<string, unknown>): Promise<RouteView> {
+  private async parse(accountId: string | null, input: Record<string, unknown>): Promise<Omit<RoutesTable, 'id' | 'account_id' | 'created_at'>> {
     const priority = input.priority;
     if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > 1_000_000) throw validation('priority', 'priority must be a whole number from 0 to 1,000,000.');
     if (input.name !== undefined && (typeof input.name !== 'string' || input.name.length > 200)) throw validation('name', 'name must be a string of at most 200 characters.');
@@ -87,20 +99,35 @@ export class RouteService {
       for (const id of s.connector_ids) ids.push(await this.checkConnector(accountId, id, 'strategy.connector_ids'));
       strategy = { type: s.type, connector_ids: ids };
     } else throw validation('connector_id', 'A route needs connector_id or strategy.');
-    const now = this.clock.now();
-    const row: RoutesTable = {
-      id: newId('route', now),
-      account_id: accountId,
+    return {
       name: (input.name as string | undefined) ?? null,
       priority,
       filters: JSON.stringify(filters),
       connector_id: connectorId,
       strategy: strategy ? JSON.stringify(strategy) : null,
-      created_at: now,
     };
+  }
+
+  async create(accountId: string, input: Record<string, unknown>): Promise<RouteView> {
+    const fields = await this.parse(accountId, input);
+    const now = this.clock.now();
+    const row: RoutesTable = { id: newId('route', now), account_id: accountId, ...fields, created_at: now };
     await this.storage.db.insertInto('routes').values(row).execute();
     this.router.invalidate();
     return view(row);
+  }
+
+  /** An installation-wide route declared in the config file, created or replaced by its name. */
+  async upsertGlobal(input: Record<string, unknown>): Promise<string> {
+    if (typeof input.name !== 'string' || input.name.trim() === '') throw validation('name', 'A route in the config file needs a name: it is how a restart finds it again.');
+    const fields = await this.parse(null, { ...input, name: input.name.trim() });
+    const existing = await this.storage.db.selectFrom('routes').select('id').where('account_id', 'is', null).where('name', '=', fields.name).executeTakeFirst();
+    const now = this.clock.now();
+    const id = existing?.id ?? newId('route', now);
+    if (existing) await this.storage.db.updateTable('routes').set(fields).where('id', '=', id).execute();
+    else await this.storage.db.insertInto('routes').values({ id, account_id: null, ...fields, created_at: now }).execute();
+    this.router.invalidate();
+    return id;
   }
 
   async list(accountId: string): Promise<RouteView[]> {

@@ -1,10 +1,12 @@
 // Routing: which connectors may carry a message, in the order to try them. A route is filters
 // plus a connector or a strategy (Jasmin's model); the route table is ordered by priority, the
 // lowest matching priority first, and every later matching route is a fallback.
+// A connector that cannot carry the message's channel (connector-channels.ts) is skipped.
 // Test-mode traffic only ever reaches simulator connectors: any other connector on a matching
 // route is skipped, and the built-in simulator takes what is left.
 import { countryFacts } from '../messages/phone.ts';
 import { BUILTIN_SIMULATOR_ID } from '../accounts/account-service.ts';
+import { carries } from '../connectors/connector-channels.ts';
 import type { Executor, Storage } from '../storage/database.ts';
 
 export interface RouteFilters {
@@ -12,6 +14,8 @@ export interface RouteFilters {
   prefix?: string | string[];
   channel?: string | string[];
   purpose?: string | string[];
+  /** The message's sender address (E.164, short code or alphanumeric id). */
+  sender?: string | string[];
 }
 
 export interface RouteStrategy {
@@ -34,6 +38,10 @@ export interface RoutingRequest {
   channel: string;
   to: string;
   purpose: string;
+  /** The message's from address; a route with a sender filter never matches a message without one. */
+  from?: string | null;
+  /** The channel the connectors must carry, when not the message's own: an MMS that would go as SMS. */
+  carry?: string;
 }
 
 const asList = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
@@ -47,6 +55,8 @@ export function routeMatches(filters: RouteFilters, req: RoutingRequest, country
   if (channels && !channels.includes(req.channel)) return false;
   const purposes = asList(filters.purpose);
   if (purposes && !purposes.includes(req.purpose)) return false;
+  const senders = asList(filters.sender);
+  if (senders && (!req.from || !senders.includes(req.from))) return false;
   return true;
 }
 
@@ -97,6 +107,7 @@ export class Router {
       for (const id of this.expand(route)) {
         const type = this.connectorTypes.get(id);
         if (!type) continue; // disabled or deleted
+        if (!carries(type, req.carry ?? req.channel)) continue; // an MMS to an SMPP bind: see mms-fallback.ts
         if (req.mode === 'test' && type !== 'simulator') continue;
         if (!out.includes(id)) out.push(id);
       }

@@ -56,7 +56,7 @@ export class SenderService {
     return normaliseNumber(input, 'address').e164;
   }
 
-  async create(accountId: string, input: Record<string, unknown>): Promise<SenderView> {
+  private async parse(accountId: string, input: Record<string, unknown>): Promise<Pick<SendersTable, 'address' | 'type' | 'connector_id' | 'capabilities' | 'throughput'>> {
     const type = input.type ?? 'long_code';
     if (typeof type !== 'string' || !(SENDER_TYPES as readonly string[]).includes(type)) throw validation('type', `type must be one of ${SENDER_TYPES.join(', ')}.`);
     const address = this.address(type, input.address);
@@ -73,24 +73,29 @@ export class SenderService {
     }
     const throughput = input.throughput ?? null;
     if (throughput !== null && (typeof throughput !== 'number' || !(throughput > 0) || throughput > 10_000)) throw validation('throughput', 'throughput must be messages per second, above 0 and at most 10,000.');
-    const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', address).executeTakeFirst();
-    if (exists) throw validation('address', `${address} is already a sender of this account.`, { id: exists.id });
+    return { address, type, connector_id: connectorId, capabilities: JSON.stringify([...new Set(capabilities)]), throughput: throughput as number | null };
+  }
+
+  async create(accountId: string, input: Record<string, unknown>): Promise<SenderView> {
+    const fields = await this.parse(accountId, input);
+    const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', fields.address).executeTakeFirst();
+    if (exists) throw validation('address', `${fields.address} is already a sender of this account.`, { id: exists.id });
     const now = this.clock.now();
-    const row: SendersTable = {
-      id: newId('sender', now),
-      account_id: accountId,
-      address,
-      type,
-      connector_id: connectorId,
-      capabilities: JSON.stringify([...new Set(capabilities)]),
-      throughput: throughput as number | null,
-      is_default: 0,
-      created_at: now,
-    };
+    const row: SendersTable = { id: newId('sender', now), account_id: accountId, ...fields, is_default: 0, created_at: now };
     await this.storage.db.insertInto('senders').values(row).execute();
     this.throttle.invalidate();
     configChanged(this.storage);
     return view(row);
+  }
+
+  /** A sender declared in the config file: created, or its connector, capabilities and throughput set, by address. */
+  async upsert(accountId: string, input: Record<string, unknown>): Promise<string> {
+    const fields = await this.parse(accountId, input);
+    const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', fields.address).executeTakeFirst();
+    if (!exists) return (await this.create(accountId, input)).id;
+    await this.storage.db.updateTable('senders').set(fields).where('id', '=', exists.id).execute();
+    this.throttle.invalidate();
+    return exists.id;
   }
 
   async list(accountId: string): Promise<SenderView[]> {
@@ -101,7 +106,11 @@ export class SenderService {
   async remove(accountId: string, id: string): Promise<{ id: string; deleted: true }> {
     const row = await this.storage.db.selectFrom('senders').select(['id', 'is_default']).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
     if (!row) throw new AppError('NOT_FOUND', `No sender ${id} in this account.`, { id });
-    await this.storage.db.deleteFrom('senders').where('id', '=', id).execute();
+    await this.storage.db.transaction().execute(async (tx) => {
+      // Out of every pool too; its recipients get another number of the pool from now on.
+      await tx.deleteFrom('sender_pool_members').where('sender_id', '=', id).execute();
+      await tx.deleteFrom('senders').where('id', '=', id).execute();
+    });
     this.throttle.invalidate();
     configChanged(this.storage);
     return { id, deleted: true };

@@ -63,6 +63,30 @@ export interface SendersTable {
   created_at: number;
 }
 
+export interface SenderPoolsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  sticky: number;
+  area_code_match: number;
+  is_default: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SenderPoolMembersTable {
+  pool_id: string;
+  sender_id: string;
+  position: number;
+}
+
+export interface SenderPoolStickyTable {
+  pool_id: string;
+  recipient: string;
+  sender_id: string;
+  created_at: number;
+}
+
 export interface RoutesTable {
   id: string;
   account_id: string | null;
@@ -264,6 +288,9 @@ export interface DB {
   connectors: ConnectorsTable;
   senders: SendersTable;
   routes: RoutesTable;
+  sender_pools: SenderPoolsTable;
+  sender_pool_members: SenderPoolMembersTable;
+  sender_pool_sticky: SenderPoolStickyTable;
   messages: MessagesTable;
   message_events: MessageEventsTable;
   outbox: OutboxTable;

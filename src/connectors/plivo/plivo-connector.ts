@@ -12,6 +12,7 @@
 // called with its query sorted, the POST parameters sorted by name, and the nonce from
 // X-Plivo-Signature-V3-Nonce)) — see plivoSignatureV3 for the exact joining, taken from Plivo's
 // SDK. The header may carry several signatures separated by commas.
+import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createHmac } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
@@ -91,7 +92,7 @@ export class PlivoConnector extends HttpProviderConnector<PlivoConfig> {
   readonly type = 'plivo';
 
   constructor(row: ConnectorRow, deps: ConnectorDeps) {
-    super(row, deps, ['sms', 'mms']);
+    super(row, deps, [...CONNECTOR_CHANNELS.plivo]);
   }
 
   protected async send(m: OutboundMessage): Promise<SubmitResult> {

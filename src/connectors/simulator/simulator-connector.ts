@@ -7,6 +7,7 @@ import { newId } from '../../ids.ts';
 import { sleep } from '../../clock.ts';
 import { TxBatcher } from '../../storage/transactions.ts';
 import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult } from '../connector.ts';
+import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 
 /** `+1 NXX 555 01YY`: the fictional North American range; YY picks the behaviour. */
 const FICTIONAL = /^\+1\d{3}55501(\d{2})$/;
@@ -28,7 +29,7 @@ export interface SimulatorConfig {
 
 export class SimulatorConnector implements Connector {
   readonly type = 'simulator';
-  readonly capabilities = { channels: ['sms', 'mms', 'voice', 'rvm'] as const as OutboundMessage['channel'][], lookup: true, maxInFlight: 1000 };
+  readonly capabilities = { channels: [...CONNECTOR_CHANNELS.simulator], lookup: true, maxInFlight: 1000 };
   readonly id: string;
   private config: SimulatorConfig;
   private inFlight = 0;

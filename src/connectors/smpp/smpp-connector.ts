@@ -29,6 +29,7 @@
 import smpp, { type PDU, type Session } from 'smpp';
 import type { ErrorClass } from '../../errors.ts';
 import type { Connector, ConnectorCapabilities, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult } from '../connector.ts';
+import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 import { DEFAULT_RECEIPT_ERRORS, MESSAGE_STATES, classifyStatus, concatInfo, decodeText, encodeText, parseReceiptText, receiptOutcome } from './pdu-mapping.ts';
 
 export type BindMode = 'transceiver' | 'transmitter' | 'receiver';
@@ -439,7 +440,7 @@ export class SmppConnector implements Connector {
     this.configError = problems.length ? `invalid config: ${problems.join('; ')}` : null;
     this.cfg = problems.length ? null : resolveConfig(row.config);
     const txBinds = this.cfg ? this.cfg.binds.filter((b) => b !== 'receiver').length : 1;
-    this.capabilities = { channels: ['sms'], lookup: false, maxInFlight: txBinds * (this.cfg?.window ?? 10) };
+    this.capabilities = { channels: [...CONNECTOR_CHANNELS.smpp], lookup: false, maxInFlight: txBinds * (this.cfg?.window ?? 10) };
   }
 
   async start(): Promise<void> {

@@ -12,6 +12,7 @@
 // `${telnyx-timestamp}|${raw body}` with Telnyx's key; config public_key is the public half from
 // the portal (base64 of the 32-byte key, or PEM). A timestamp more than five minutes off is
 // refused, so a captured callback cannot be replayed later.
+import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
@@ -98,7 +99,7 @@ export class TelnyxConnector extends HttpProviderConnector<TelnyxConfig> {
   private key: KeyObject | null;
 
   constructor(row: ConnectorRow, deps: ConnectorDeps) {
-    super(row, deps, ['sms', 'mms']);
+    super(row, deps, [...CONNECTOR_CHANNELS.telnyx]);
     this.key = typeof this.config.public_key === 'string' ? telnyxPublicKey(this.config.public_key) : null;
   }
 

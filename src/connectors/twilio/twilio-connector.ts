@@ -12,6 +12,7 @@
 // as name followed by value)), where url is exactly the URL Twilio called: our public base URL
 // (config webhook_base_url, else SWITCHBOARD_PUBLIC_URL) plus the path. A signature that does
 // not hold is AUTH_FAILED and changes nothing.
+import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createHmac } from 'node:crypto';
 import { AppError, type ErrorClass } from '../../errors.ts';
@@ -84,7 +85,7 @@ export class TwilioConnector extends HttpProviderConnector<TwilioConfig> {
   readonly type = 'twilio';
 
   constructor(row: ConnectorRow, deps: ConnectorDeps) {
-    super(row, deps, ['sms', 'mms']);
+    super(row, deps, [...CONNECTOR_CHANNELS.twilio]);
   }
 
   private get baseUrl() {

@@ -2,10 +2,11 @@
 // that follows the documented request and webhook shapes and signs its webhooks.
 import { PROVIDER_SENDER, connectProvider, messageReader } from '../../../test/provider-harness.ts';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { systemClock } from '../../clock.ts';
 import { eventually, testEnv, type TestEnv } from '../../../test/helpers.ts';
-import { VonageConnector, validateVonageConfig, vonageReceipt, vonageSignature } from './vonage-connector.ts';
+import { VonageConnector, messagesReceipt, mmsType, signVonageJwt, validateVonageConfig, verifyVonageJwt, vonageReceipt, vonageSignature } from './vonage-connector.ts';
 import { VonageFake } from './vonage-fake.ts';
 
 describe('Vonage mapping (no sockets)', () => {
@@ -33,6 +34,29 @@ describe('Vonage mapping (no sockets)', () => {
   });
 });
 
+describe('Vonage Messages API mapping (no sockets)', () => {
+  test('the webhook JWT: HS256 with the signature secret, payload_hash of the body, issued recently', () => {
+    const body = JSON.stringify({ message_uuid: 'u1', status: 'delivered' });
+    const now = Date.now();
+    const claims = (b: string, iat = Math.floor(now / 1000)) => ({ iat, payload_hash: createHash('sha256').update(b).digest('hex') });
+    assert.equal(verifyVonageJwt(signVonageJwt(claims(body), 's3cret'), body, 's3cret', now), true);
+    assert.equal(verifyVonageJwt(signVonageJwt(claims(body), 'other'), body, 's3cret', now), false, 'another secret');
+    assert.equal(verifyVonageJwt(signVonageJwt(claims(body), 's3cret'), body.replace('delivered', 'rejected'), 's3cret', now), false, 'a changed body');
+    assert.equal(verifyVonageJwt(signVonageJwt(claims(body, Math.floor(now / 1000) - 600), 's3cret'), body, 's3cret', now), false, 'too old');
+    assert.equal(verifyVonageJwt('not.a.jwt', body, 's3cret', now), false);
+  });
+
+  test('message_type by extension; statuses map to receipts', () => {
+    assert.deepEqual(['https://x/a.JPG', 'https://x/v.mp4?x=1', 'https://x/s.mp3', 'https://x/c.vcf', 'https://x/noext'].map(mmsType), ['image', 'video', 'audio', 'vcard', 'image']);
+    assert.equal(messagesReceipt({ message_uuid: 'u', status: 'submitted' }), null);
+    assert.equal(messagesReceipt({ message_uuid: 'u', status: 'read' }), null);
+    assert.equal(messagesReceipt({ message_uuid: 'u', status: 'delivered' })!.status, 'delivered');
+    const r = messagesReceipt({ message_uuid: 'u', status: 'undeliverable', error: { type: 'https://developer.nexmo.com/api-errors/messages#1330', title: 'Undeliverable' } })!;
+    assert.deepEqual([r.status, r.errorClass, r.providerCode], ['undelivered', 'UNREACHABLE', '1330']);
+    assert.equal(messagesReceipt({ message_uuid: 'u', status: 'rejected' })!.status, 'failed');
+  });
+});
+
 describe('Vonage through the platform', () => {
   const fake = new VonageFake();
   let env: TestEnv;
@@ -50,7 +74,7 @@ describe('Vonage through the platform', () => {
     await fake.start();
     env = await testEnv({ workers: true });
     let created: string;
-    ({ base, connectorId, createdBody: created } = await connectProvider(env, { name: 'Vonage', type: 'vonage', capabilities: ['sms'], config: (base) => ({ api_key: fake.apiKey, api_secret: fake.apiSecret, signature_secret: fake.signatureSecret, signature_method: fake.method, base_url: fake.url, webhook_base_url: base }) }));
+    ({ base, connectorId, createdBody: created } = await connectProvider(env, { name: 'Vonage', type: 'vonage', capabilities: ['sms'], config: (base) => ({ api_key: fake.apiKey, api_secret: fake.apiSecret, signature_secret: fake.signatureSecret, signature_method: fake.method, base_url: fake.url, messages_base_url: fake.url, webhook_base_url: base }) }));
     assert.ok(!created.includes(fake.apiSecret) && !created.includes(fake.signatureSecret), 'the secrets are not returned');
   });
   after(async () => {
@@ -124,5 +148,42 @@ describe('Vonage through the platform', () => {
     const down = await connector({ base_url: 'http://127.0.0.1:1' }).submit(msg);
     assert.ok(!down.ok);
     assert.equal(down.errorClass, 'UNREACHABLE');
+  });
+
+  test('MMS goes through the Messages API; its JWT-signed status webhook delivers it; a bad token changes nothing', async () => {
+    const res = await env.req('POST', '/v1/messages', { token: env.liveKey, body: { to: '+14155550150', from: SENDER, channel: 'mms', body: 'Your receipt', media_urls: ['https://example.com/r.png', 'https://example.com/r2.png'] } });
+    assert.equal(res.statusCode, 202, res.body);
+    const id = res.json().id as string;
+    assert.equal(res.json().channel, 'mms');
+    const sent = await settled(id, ['sent']);
+    const at = fake.mms.find((m) => m.uuid === sent.provider_message_id);
+    assert.ok(at, 'the fake holds the MMS under the uuid we recorded');
+    assert.deepEqual(at.body, {
+      channel: 'mms',
+      message_type: 'image',
+      image: { url: 'https://example.com/r.png', caption: 'Your receipt\nhttps://example.com/r2.png' },
+      to: '14155550150',
+      from: '14155550100',
+      client_ref: id,
+      webhook_url: `${base}/hooks/${connectorId}/status`,
+    });
+    assert.equal((await fake.mmsStatus(at.uuid, 'delivered', { wrong: true })).status, 401);
+    assert.equal((await fake.mmsStatus(at.uuid, 'rejected', { tamper: true })).status, 401);
+    assert.equal((await get(id)).status, 'sent', 'a bad token changes nothing');
+    assert.equal((await fake.mmsStatus(at.uuid, 'submitted')).status, 204);
+    assert.equal((await fake.mmsStatus(at.uuid, 'delivered')).status, 204);
+    await settled(id, ['delivered']);
+
+    // Problems as the connector maps them (not through the platform: an AUTH_FAILED would open
+    // this connector's circuit for the other tests).
+    const connector = new VonageConnector(
+      { id: 'conn_v', account_id: null, name: 'v', type: 'vonage', config: { api_key: fake.apiKey, api_secret: fake.apiSecret, signature_secret: fake.signatureSecret, messages_base_url: fake.url } },
+      { storage: env.p.storage, clock: systemClock, sink: { receipt: async () => {}, inbound: async () => {} }, simulator: { receiptDelayMs: 0, slowSubmitMs: 0, pollMs: 20 } },
+    );
+    const mms = { reference: 'msg_y', accountId: 'a', mode: 'live', channel: 'mms' as const, to: '+14155550151', from: SENDER, body: null, mediaUrls: ['https://example.com/r.png'], encoding: 'GSM-7' as const, segments: 1, expiresAt: null, attempt: 1 };
+    fake.refuse.set('14155550151', { status: '402', errorText: 'Low balance' });
+    fake.refuse.set('14155550152', { status: '429', errorText: 'Too many requests' });
+    const outcomes = await Promise.all(['+14155550151', '+14155550152'].map((to) => connector.submit({ ...mms, to })));
+    assert.deepEqual(outcomes.map((o) => (o.ok ? 'ok' : `${o.errorClass}/${o.providerCode}`)), ['AUTH_FAILED/1020', 'RATE_LIMITED/1020']);
   });
 });

@@ -1,0 +1,21 @@
+// Which channels each connector type can carry, known without starting a session: routing
+// reads it at accept time to skip a connector that cannot carry a message (an MMS to an SMPP
+// bind) and to decide an MMS fallback (routing/mms-fallback.ts). Each connector's
+// capabilities.channels comes from here too, so the two never disagree.
+import type { Channel } from './connector.ts';
+
+export const CONNECTOR_CHANNELS: Record<string, readonly Channel[]> = {
+  simulator: ['sms', 'mms', 'voice', 'rvm'],
+  // SMPP v3.4 carries text; media would need a WAP push or a provider-specific TLV.
+  smpp: ['sms'],
+  twilio: ['sms', 'mms'],
+  telnyx: ['sms', 'mms'],
+  vonage: ['sms', 'mms'], // MMS through the Messages API
+  plivo: ['sms', 'mms'],
+};
+
+/** Whether a connector type carries a channel. A type not listed here is not limited by routing. */
+export function carries(type: string, channel: string): boolean {
+  const channels = CONNECTOR_CHANNELS[type];
+  return channels === undefined || (channels as readonly string[]).includes(channel);
+}
