@@ -3,7 +3,11 @@
 // app (http/app.ts) and the CLI both sit on top of a Platform.
 import type { Logger } from 'pino';
 import { AccountService } from './accounts/account-service.ts';
+import { AudienceService } from './audiences/audience-service.ts';
 import { CredentialService } from './auth/credential-service.ts';
+import { LinkService } from './campaigns/campaign-links.ts';
+import { CampaignRunner } from './campaigns/campaign-runner.ts';
+import { CampaignService } from './campaigns/campaign-service.ts';
 import { systemClock, type Clock, type Random } from './clock.ts';
 import type { Config } from './config.ts';
 import { ConnectorManager } from './connectors/connector-manager.ts';
@@ -27,6 +31,7 @@ import { RouteService } from './routing/route-service.ts';
 import { loadSealer, type Sealer } from './security/crypto.ts';
 import { SenderService } from './senders/sender-service.ts';
 import { openStorage, type Storage } from './storage/database.ts';
+import { TemplateService } from './templates/template-service.ts';
 import { migrate } from './storage/migrator.ts';
 import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts';
 
@@ -63,6 +68,11 @@ export interface Platform {
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
+  templates: TemplateService;
+  audiences: AudienceService;
+  links: LinkService;
+  campaigns: CampaignService;
+  campaignRunner: CampaignRunner;
   startWorkers(): Promise<void>;
   /** Runs every due piece of work once, waiting for it to finish (tests with a manual clock). */
   runDue(): Promise<number>;
@@ -145,6 +155,20 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   const webhooks = createWebhooks({ storage, clock, random, metrics, log, config });
   statuses.onTransition(() => webhooks.worker.wake());
 
+  const templates = new TemplateService(storage, clock);
+  messages.resolveTemplatesWith((principal, input) => templates.resolveMessage(principal, input));
+  const audiences = new AudienceService(storage, clock, contacts, consent);
+  const links = new LinkService(storage, clock, config.SWITCHBOARD_PUBLIC_URL);
+  const campaigns = new CampaignService(storage, clock, { defaultValiditySeconds: config.SWITCHBOARD_CAMPAIGN_VALIDITY_S }, templates, audiences, links, statuses);
+  const campaignRunner = new CampaignRunner(storage, clock, campaigns, audiences, messages, links, log, {
+    pollMs: Math.max(config.SWITCHBOARD_POLL_MS, 100),
+    chunk: 1000,
+    window: 2000,
+    expandChunk: 2000,
+  });
+  campaigns.onWork(() => campaignRunner.wake());
+  campaignRunner.onCompleted(() => webhooks.worker.wake());
+
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
     const now = clock.now();
@@ -179,10 +203,16 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     receipts,
     dispatcher,
     webhooks,
+    templates,
+    audiences,
+    links,
+    campaigns,
+    campaignRunner,
     async startWorkers() {
       await connectors.startAll();
       dispatcher.start();
       webhooks.worker.start();
+      campaignRunner.start();
       sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
       sweeper.unref();
     },
@@ -195,6 +225,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
           if (runner) n += await runner.call(c);
         }
         n += await webhooks.worker.runOnce({ wait: true });
+        n += await campaignRunner.runOnce();
         total += n;
         if (n === 0) break;
       }
@@ -202,6 +233,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     },
     async close() {
       if (sweeper) clearInterval(sweeper);
+      await campaignRunner.stop();
       await dispatcher.stop();
       await webhooks.worker.stop();
       await connectors.stopAll();
