@@ -3,9 +3,13 @@
 // per-recipient results, tracked links and the campaign.completed webhook. The clock is manual:
 // the tests move it instead of waiting.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock.ts';
-import { sim, testEnv, type TestEnv } from './helpers.ts';
+import { freshDatabase, sim, testEnv, type TestEnv } from './helpers.ts';
 import { Receiver } from './webhook-receiver.ts';
 
 async function settle(env: TestEnv, clock: ManualClock, steps = 10, stepMs = 1000) {
@@ -185,6 +189,24 @@ describe('campaigns', () => {
     assert.equal((await countMessages(c2.id)).length, released, 'nothing more was released after the cancel');
   });
 
+  test('a release repeated after a crash (messages committed, recipients not yet marked) sends nothing twice', async () => {
+    const rows = [['phone'], ...Array.from({ length: 10 }, (_, i) => [`+1202555${String(6000 + i)}`])];
+    const c = await create({ audience: { csv: csvOf(rows) }, body: 'once' });
+    await action(c.id, 'start');
+    await env.p.campaignRunner.runOnce();
+    const first = (await env.p.storage.db.selectFrom('campaign_recipients').select(['seq', 'message_id']).where('campaign_id', '=', c.id).orderBy('seq').execute()).map((r) => r.message_id);
+    // What a crash between the commit and the recipients' update leaves behind.
+    await env.p.storage.db.updateTable('campaign_recipients').set({ status: 'pending', message_id: null }).where('campaign_id', '=', c.id).execute();
+    await env.p.storage.db.updateTable('campaigns').set({ released: 0 }).where('id', '=', c.id).execute();
+    await env.p.campaignRunner.runOnce();
+    const again = (await env.p.storage.db.selectFrom('campaign_recipients').select(['seq', 'message_id']).where('campaign_id', '=', c.id).orderBy('seq').execute()).map((r) => r.message_id);
+    assert.deepEqual(again, first);
+    const sent = await env.p.storage.db.selectFrom('messages').select('id').where('to_addr', 'in', rows.slice(1).map((r) => r[0])).execute();
+    assert.equal(sent.length, 10);
+    await settle(env, clock, 3);
+    assert.equal((await get(c.id)).stats.delivered, 10);
+  });
+
   test('the send window holds recipients until their local time opens', async () => {
     // 10:00 in New York (202) and 07:00 in Los Angeles (415); the window opens at 09:00 local.
     clock.set(Date.parse('2026-01-06T15:00:00Z'));
@@ -236,5 +258,33 @@ describe('campaigns', () => {
     assert.equal(l.status, 'completed');
     assert.equal(l.stats.total, 3);
     assert.equal(l.stats.delivered, 3);
+  });
+});
+
+describe('campaigns from the CLI', () => {
+  const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-campaign-cli-'));
+  let database: { url: string; drop: () => Promise<void> };
+  before(async () => {
+    database = await freshDatabase(dir);
+  });
+  after(async () => {
+    await database.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('campaigns create --csv FILE follows the campaign to completion', () => {
+    const file = join(dir, 'audience.csv');
+    writeFileSync(file, `phone,name\n${sim(0)},Ada\n${sim(1)},Bo\n${sim(14)},Cy\nnot a number,Di\n`);
+    const env = { ...process.env, DATABASE_URL: database.url, SWITCHBOARD_ENCRYPTION_KEY: '5e'.repeat(32), LOG_LEVEL: 'warn', SWITCHBOARD_POLL_MS: '20', SWITCHBOARD_SIMULATOR_RECEIPT_MS: '20' };
+    const r = spawnSync(process.execPath, [BIN, 'campaigns', 'create', '--name', 'cli', '--csv', file, '--body', 'Hi {{ name }}', '--json', '--timeout', '60'], { env, encoding: 'utf8', timeout: 90_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const c = JSON.parse(r.stdout);
+    assert.equal(c.status, 'completed', r.stdout);
+    assert.equal(c.stats.total, 4);
+    assert.equal(c.stats.suppressed, 1);
+    assert.equal(c.stats.sent + c.stats.failed, 3, JSON.stringify(c.stats));
+    const shown = spawnSync(process.execPath, [BIN, 'campaigns', 'get', c.id], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.match(shown.stdout, new RegExp(`^${c.id} completed: 4 recipients`));
   });
 });

@@ -30,6 +30,8 @@ import { ACTIVE_STATUSES, campaignPrincipal, pendingRecipient, type CampaignRow,
 /** Refusals that mean "this person must not get it": counted as suppressed, never as failures. */
 const SUPPRESSING = new Set(['OPTED_OUT', 'CONSENT_REQUIRED', 'INVALID_NUMBER', 'FILTERED']);
 
+const YIELD_EVERY = 50;
+
 export interface RunnerOptions {
   pollMs: number;
   /** Recipients released per step. */
@@ -195,7 +197,10 @@ export class CampaignRunner {
     const window = c.send_window ? (JSON.parse(c.send_window) as { start: string; end: string }) : null;
     const outcome = new Map<number, { status: string; message_id?: string; code?: string; message?: string; release_at?: number }>();
     const prepared: Array<{ seq: number; item: PreparedMessage }> = [];
-    for (const r of pending) {
+    for (const [i, r] of pending.entries()) {
+      // SQLite answers synchronously, so a chunk would otherwise run as one long chain of
+      // microtasks: let requests and timers in between, so other accounts never wait on it.
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
       const values = JSON.parse(r.variables) as Record<string, unknown>;
       if (window) {
         const tz = typeof values.time_zone === 'string' && isValidTimeZone(values.time_zone) ? values.time_zone : zoneForNumber(r.phone);
