@@ -186,6 +186,8 @@ export class CampaignRunner {
       .where('campaign_id', '=', c.id)
       .where('status', '=', 'pending')
       .where('release_at', '<=', now)
+      // The index's order: earliest due first, then campaign order; no sort of the whole audience.
+      .orderBy('release_at')
       .orderBy('seq')
       .limit(budget)
       .execute();

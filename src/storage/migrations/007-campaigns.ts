@@ -102,7 +102,7 @@ export async function up(db: Kysely<any>, ctx: MigrationContext): Promise<void> 
     .addColumn('updated_at', ms, (c) => c.notNull())
     .addPrimaryKeyConstraint('campaign_recipients_pk', ['campaign_id', 'seq'])
     .execute();
-  await db.schema.createIndex('campaign_recipients_pending').on('campaign_recipients').columns(['campaign_id', 'status', 'release_at']).execute();
+  await db.schema.createIndex('campaign_recipients_pending').on('campaign_recipients').columns(['campaign_id', 'status', 'release_at', 'seq']).execute();
   await db.schema.createIndex('campaign_recipients_message').on('campaign_recipients').columns(['message_id']).execute();
   await db.schema.createIndex('campaign_recipients_phone').on('campaign_recipients').columns(['campaign_id', 'phone']).execute();
 
