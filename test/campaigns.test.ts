@@ -129,6 +129,11 @@ describe('campaigns', () => {
     await bad({ audience: { csv: 'phone\n+12025550100' }, body: 'hi', send_window: { start: '9am', end: '18:00' } }, 'send_window.start');
     await bad({ audience: { csv: 'phone\n+12025550100' }, body: 'hi {{ x' }, 'body');
     await bad({ audience: { list_id: 'list_nope' }, body: 'hi' }, 'list_nope');
+    await bad({ audience: { csv: 'phone\n+12025550100' }, body: 'hi', from: '+12025550999' }, 'from');
+    const reader = await env.key({ scopes: ['messages:read'] });
+    assert.equal((await env.req('POST', '/v1/campaigns', { token: reader, body: { name: 'x', audience: { csv: 'phone\n+12025550100' }, body: 'hi' } })).statusCode, 403);
+    const openapi = (await env.req('GET', '/openapi.json', { token: null })).json();
+    for (const path of ['/v1/campaigns', '/v1/campaigns/{id}/pause', '/v1/campaigns/{id}/recipients', '/v1/templates/{id}/preview', '/v1/lists/{id}/contacts', '/v1/segments']) assert.ok(openapi.paths[path], path);
     const before = await env.p.storage.db.selectFrom('campaigns').select('id').execute();
     await bad({ audience: { csv: 'phone\n+12025550100' }, body: 'hi', rate_per_minute: 0 }, 'rate_per_minute');
     assert.equal((await env.p.storage.db.selectFrom('campaigns').select('id').execute()).length, before.length);

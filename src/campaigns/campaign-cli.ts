@@ -27,7 +27,7 @@ const targetOptions = (cmd: Command) =>
     .option('--json', 'print the campaign as JSON');
 
 async function principalFor(p: Platform, h: CliHelpers, opts: Target): Promise<Principal> {
-  return { accountId: await h.accountOf(p, opts), mode: parseMode(opts.mode), scopes: ['admin'], kind: 'api_key', credentialId: 'cli' } as Principal;
+  return { accountId: await h.accountOf(p, opts), mode: parseMode(opts.mode), scopes: ['admin'], kind: 'api_key', credentialId: 'cli' };
 }
 
 function summary(c: CampaignView): string {

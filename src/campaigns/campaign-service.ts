@@ -87,7 +87,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The principal a campaign's messages are accepted under: its account and mode. */
-export const campaignPrincipal = (c: CampaignRow): Principal => ({ accountId: c.account_id, mode: c.mode as Principal['mode'], scopes: ['campaigns:send'], kind: 'api_key', credentialId: `campaign:${c.id}` }) as Principal;
+export const campaignPrincipal = (c: CampaignRow): Principal => ({ accountId: c.account_id, mode: c.mode as Principal['mode'], scopes: ['campaigns:send'], kind: 'api_key', credentialId: `campaign:${c.id}` });
 
 /** The recipients of a CSV text: a `phone` column, every other column a template variable. */
 export function parseAudienceCsv(text: string): Array<{ phone: string; variables: Record<string, string> }> {
@@ -169,7 +169,10 @@ export class CampaignService {
     let from: string | null = null;
     if (b.from !== undefined && b.from !== null) {
       if (typeof b.from !== 'string') throw validation('from', 'from must be a string.');
-      from = b.from;
+      // Checked now rather than refused for every recipient later.
+      from = parseNumber(b.from)?.e164 ?? b.from.trim();
+      const sender = await this.storage.db.selectFrom('senders').select('address').where('account_id', '=', pr.accountId).where('address', '=', from).executeTakeFirst();
+      if (!sender) throw validation('from', `${from} is not a sender of this account.`, { value: from });
     }
     let startAt: number | null = null;
     if (b.start_at !== undefined && b.start_at !== null) {
