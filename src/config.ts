@@ -48,6 +48,8 @@ export const ConfigSchema = z.object({
   SWITCHBOARD_RETRY_MAX_MS: int(1, 86_400_000).default(600_000),
   /** Validity given to a message that names none: how long it may wait to be sent and delivered. */
   SWITCHBOARD_DEFAULT_VALIDITY_S: int(1, 30 * 86400).default(86400),
+  /** Validity of a campaign's messages: how long one may wait to go out before it expires (2 h by default). */
+  SWITCHBOARD_CAMPAIGN_VALIDITY_S: int(60, 30 * 86400).default(7200),
   SWITCHBOARD_MAX_SEGMENTS: int(1, 50).default(10),
   SWITCHBOARD_BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
   SWITCHBOARD_OAUTH_TOKEN_TTL_S: int(60, 86400).default(3600),

@@ -3,7 +3,11 @@
 // app (http/app.ts) and the CLI both sit on top of a Platform.
 import type { Logger } from 'pino';
 import { AccountService } from './accounts/account-service.ts';
+import { AudienceService } from './audiences/audience-service.ts';
 import { CredentialService } from './auth/credential-service.ts';
+import { LinkService } from './campaigns/campaign-links.ts';
+import { CampaignRunner } from './campaigns/campaign-runner.ts';
+import { CampaignService } from './campaigns/campaign-service.ts';
 import { systemClock, type Clock, type Random } from './clock.ts';
 import type { Config } from './config.ts';
 import { ConnectorManager } from './connectors/connector-manager.ts';
@@ -30,6 +34,7 @@ import { SenderPoolService } from './senders/sender-pool-service.ts';
 import { SenderPools } from './senders/sender-pools.ts';
 import { SenderService } from './senders/sender-service.ts';
 import { openStorage, type Storage } from './storage/database.ts';
+import { TemplateService } from './templates/template-service.ts';
 import { migrate } from './storage/migrator.ts';
 import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts';
 
@@ -69,6 +74,11 @@ export interface Platform {
   webhooks: Webhooks;
   /** Connectors, senders and routes of the SWITCHBOARD_CONFIG file, created or updated by name (`start` runs it). */
   applyConfigFile(): Promise<{ connectors: number; senders: number; routes: number }>;
+  templates: TemplateService;
+  audiences: AudienceService;
+  links: LinkService;
+  campaigns: CampaignService;
+  campaignRunner: CampaignRunner;
   startWorkers(): Promise<void>;
   /** Runs every due piece of work once, waiting for it to finish (tests with a manual clock). */
   runDue(): Promise<number>;
@@ -153,6 +163,20 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   const webhooks = createWebhooks({ storage, clock, random, metrics, log, config });
   statuses.onTransition(() => webhooks.worker.wake());
 
+  const templates = new TemplateService(storage, clock);
+  messages.resolveTemplatesWith((principal, input) => templates.resolveMessage(principal, input));
+  const audiences = new AudienceService(storage, clock, contacts, consent);
+  const links = new LinkService(storage, clock, config.SWITCHBOARD_PUBLIC_URL);
+  const campaigns = new CampaignService(storage, clock, { defaultValiditySeconds: config.SWITCHBOARD_CAMPAIGN_VALIDITY_S }, templates, audiences, links, statuses);
+  const campaignRunner = new CampaignRunner(storage, clock, campaigns, audiences, messages, links, log, {
+    pollMs: Math.max(config.SWITCHBOARD_POLL_MS, 100),
+    chunk: 1000,
+    window: 2000,
+    expandChunk: 2000,
+  });
+  campaigns.onWork(() => campaignRunner.wake());
+  campaignRunner.onCompleted(() => webhooks.worker.wake());
+
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
     const now = clock.now();
@@ -191,10 +215,16 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     async applyConfigFile() {
       return applyDeclaredConfig(platform, config, await accounts.defaultAccountId());
     },
+    templates,
+    audiences,
+    links,
+    campaigns,
+    campaignRunner,
     async startWorkers() {
       await connectors.startAll();
       dispatcher.start();
       webhooks.worker.start();
+      campaignRunner.start();
       sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
       sweeper.unref();
     },
@@ -207,6 +237,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
           if (runner) n += await runner.call(c);
         }
         n += await webhooks.worker.runOnce({ wait: true });
+        n += await campaignRunner.runOnce();
         total += n;
         if (n === 0) break;
       }
@@ -214,6 +245,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     },
     async close() {
       if (sweeper) clearInterval(sweeper);
+      await campaignRunner.stop();
       await dispatcher.stop();
       await webhooks.worker.stop();
       await connectors.stopAll();

@@ -96,7 +96,9 @@ describe('bad input', () => {
     assert.deepEqual(res.json().metadata, { ok: '1' });
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
-  test('a template before templates exist', () => refused('VALIDATION_ERROR', 400, { body: { to: sim(0), template: { name: 'x' } } }));
+  test('a template that does not exist', () => refused('NOT_FOUND', 404, { body: { to: sim(0), template: { name: 'x' } } }));
+  test('a template with a body too', () => refused('VALIDATION_ERROR', 400, { body: { to: sim(0), body: 'hi', template: { name: 'x' } } }));
+  test('a template that is not an object', () => refused('VALIDATION_ERROR', 400, { body: { to: sim(0), template: 'tpl_x' } }));
   test('marketing without consent', () => refused('CONSENT_REQUIRED', 422, { body: { to: sim(0), body: 'Sale!', purpose: 'marketing' } }));
   test('an unknown purpose', () => refused('VALIDATION_ERROR', 400, { body: { to: sim(0), body: 'x', purpose: 'spam' } }));
   test('mms without media, sms with media', async () => {

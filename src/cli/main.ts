@@ -13,6 +13,7 @@ import { FINAL_STATUSES } from '../messages/status-machine.ts';
 import { createPlatform, type Platform } from '../platform.ts';
 import { sleep } from '../clock.ts';
 import { registerContactCommands } from '../contacts/contact-cli.ts';
+import { registerCampaignCommands } from '../campaigns/campaign-cli.ts';
 
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 
@@ -204,6 +205,7 @@ export function buildCli(): Command {
     });
 
   registerContactCommands(program, { withPlatform, accountOf, out });
+  registerCampaignCommands(program, { withPlatform, accountOf, out });
   return program;
 }
 

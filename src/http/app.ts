@@ -8,7 +8,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { audienceRoutes } from '../audiences/audience-routes.ts';
 import { authRoutes } from '../auth/auth-routes.ts';
+import { campaignRoutes } from '../campaigns/campaign-routes.ts';
 import { connectorRoutes } from '../connectors/connector-routes.ts';
 import { senderPoolRoutes } from '../senders/sender-pool-routes.ts';
 import { providerWebhookRoutes } from '../connectors/provider-webhook-routes.ts';
@@ -21,6 +23,7 @@ import { randomToken } from '../ids.ts';
 import { messageRoutes } from '../messages/message-routes.ts';
 import type { Platform } from '../platform.ts';
 import { reviewRoutes } from '../review/review-routes.ts';
+import { templateRoutes } from '../templates/template-routes.ts';
 import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -94,6 +97,9 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   connectorRoutes(app, p);
   senderPoolRoutes(app, p);
   webhookRoutes(app, p);
+  templateRoutes(app, p);
+  audienceRoutes(app, p);
+  campaignRoutes(app, p);
   await providerWebhookRoutes(app, p);
   return app;
 }

@@ -48,6 +48,9 @@ export interface PreparedMessage {
   firstEvent?: Record<string, unknown>;
 }
 
+/** Returns the message input with `template` rendered into `body` (and recorded in metadata). */
+export type TemplateHook = (principal: Principal, input: Record<string, unknown>) => Promise<Record<string, unknown>>;
+
 export type CommitResult = { ok: true; message: MessageView; replayed: boolean } | { ok: false; error: AppError };
 
 function canonicalJson(v: unknown): string {
@@ -86,12 +89,25 @@ export class MessageService {
     this.acceptedListeners.push(fn);
   }
 
+  private templateHook: TemplateHook | null = null;
+
+  /** Templates (src/templates) turn a message's `template` into its body before the text checks. */
+  resolveTemplatesWith(fn: TemplateHook): void {
+    this.templateHook = fn;
+  }
+
+  private renderTemplate(principal: Principal, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (!this.templateHook) throw validation('template', 'Templates are not available on this server: send a body.');
+    return this.templateHook(principal, input);
+  }
+
   /**
    * Every check that can refuse the message. Throws AppError; writes nothing. `known` is the
    * consent of the recipients when the caller read it for many messages at once (a batch).
    */
-  async prepare(principal: Principal, input: unknown, idempotencyKey: string | null = null, known?: ConsentView): Promise<PreparedMessage> {
-    if (!isPlainObject(input)) throw validation('body', 'The request body must be a JSON object.');
+  async prepare(principal: Principal, raw: unknown, idempotencyKey: string | null = null, known?: ConsentView): Promise<PreparedMessage> {
+    if (!isPlainObject(raw)) throw validation('body', 'The request body must be a JSON object.');
+    const input = raw.template !== undefined && raw.template !== null ? await this.renderTemplate(principal, raw) : raw;
     const now = this.clock.now();
 
     const channel = input.channel ?? 'sms';
@@ -99,9 +115,6 @@ export class MessageService {
       throw validation('channel', `channel must be one of ${CHANNELS.join(', ')}.`, { allowed: CHANNELS });
     }
 
-    if (input.template !== undefined) {
-      throw validation('template', 'Templates are not available yet on this server: send a body.');
-    }
     const given = TEXT_FIELDS.filter((f) => input[f] !== undefined && input[f] !== null);
     if (given.length > 1) throw validation(given[1], `Give the text once: ${given.join(' and ')} are aliases of body.`, { fields: given });
     const text = given.length ? input[given[0]] : undefined;

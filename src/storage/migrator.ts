@@ -9,6 +9,7 @@ import * as m004 from './migrations/004-connector-secrets.ts';
 import * as m005 from './migrations/005-throttle.ts';
 import * as m006 from './migrations/006-inbound-routes.ts';
 import * as m007SenderPools from './migrations/007-sender-pools.ts';
+import * as m008Campaigns from './migrations/008-campaigns.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '005-throttle': m005,
   '006-inbound-routes': m006,
   '007-sender-pools': m007SenderPools,
+  '008-campaigns': m008Campaigns,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {

@@ -279,7 +279,123 @@ export interface KeywordRepliesTable {
   created_at: number;
 }
 
+export interface TemplatesTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  name: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+export interface TemplateVersionsTable {
+  template_id: string;
+  version: number;
+  body: string;
+  /** JSON array of the declared variable names. */
+  variables: string;
+  created_at: number;
+}
+
+export interface ListsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  name: string;
+  created_at: number;
+}
+
+export interface ListMembersTable {
+  list_id: string;
+  contact_id: string;
+  added_at: number;
+}
+
+export interface SegmentsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  name: string;
+  filter: string;
+  created_at: number;
+}
+
+export interface CampaignsTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  name: string;
+  status: string;
+  audience: string;
+  template_id: string | null;
+  template_version: number | null;
+  /** The Liquid text rendered per recipient (the pinned template version's, or the campaign's own). */
+  body: string;
+  variables: string;
+  channel: string;
+  purpose: string;
+  from_addr: string | null;
+  start_at: number | null;
+  rate_per_minute: number | null;
+  send_window: string | null;
+  validity_s: number;
+  total: number;
+  expanded: number;
+  expand_cursor: string | null;
+  released: number;
+  pace_base_at: number | null;
+  pace_base_count: number;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+}
+
+export interface CampaignRecipientsTable {
+  campaign_id: string;
+  seq: number;
+  phone: string;
+  contact_id: string | null;
+  variables: string;
+  /** pending → queued (a message exists) | suppressed | failed | canceled. */
+  status: string;
+  release_at: number;
+  message_id: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  updated_at: number;
+}
+
+export interface CampaignLinksTable {
+  code: string;
+  campaign_id: string;
+  url: string;
+  created_at: number;
+}
+
+export interface LinkClicksTable {
+  id: Generated<number>;
+  campaign_id: string;
+  code: string;
+  seq: number;
+  message_id: string | null;
+  contact_id: string | null;
+  user_agent: string | null;
+  at: number;
+}
+
 export interface DB {
+  templates: TemplatesTable;
+  template_versions: TemplateVersionsTable;
+  lists: ListsTable;
+  list_members: ListMembersTable;
+  segments: SegmentsTable;
+  campaigns: CampaignsTable;
+  campaign_recipients: CampaignRecipientsTable;
+  campaign_links: CampaignLinksTable;
+  link_clicks: LinkClicksTable;
   throttle_state: ThrottleStateTable;
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
