@@ -28,6 +28,7 @@ import type { Router } from '../routing/router.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { POLICY, UNKNOWN_ERROR_MAX_ATTEMPTS, backoffMs } from './error-policy.ts';
 import type { ReceiptService } from './receipt-service.ts';
+import { SlotWakeups } from './slot-wakeups.ts';
 import type { Throttle } from './throttle.ts';
 
 export interface DispatcherOptions {
@@ -70,20 +71,12 @@ export class Dispatcher {
     private opts: DispatcherOptions,
   ) {}
 
-  private slotTimer: NodeJS.Timeout | null = null;
-  private slotTimerAt = Infinity;
+  /** Wake-ups at the throughput slots this worker reserved (slot-wakeups.ts). */
+  private slots: SlotWakeups | null = null;
 
   /** A throttled message's slot comes before the next poll would: wake for it. */
   private wakeAt(at: number): void {
-    if (!this.running || at >= this.slotTimerAt) return;
-    if (this.slotTimer) clearTimeout(this.slotTimer);
-    this.slotTimerAt = at;
-    this.slotTimer = setTimeout(() => {
-      this.slotTimer = null;
-      this.slotTimerAt = Infinity;
-      this.wake();
-    }, Math.max(0, at - this.clock.now()));
-    this.slotTimer.unref();
+    if (this.running) (this.slots ??= new SlotWakeups(this.clock, () => this.wake())).add(at);
   }
 
   start(): void {
@@ -113,10 +106,15 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.running = false;
     if (this.renewTimer) clearInterval(this.renewTimer);
-    if (this.slotTimer) clearTimeout(this.slotTimer);
+    this.slots?.clear();
     this.wake();
     await this.loopDone;
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** The idle poll; longer while another process can wake this one (LISTEN/NOTIFY). */
+  setPollMs(ms: number): void {
+    this.opts.pollMs = ms;
   }
 
   /** New work exists (a message was accepted in this process): look now, not at the next poll. */
@@ -257,7 +255,8 @@ export class Dispatcher {
         const usable = candidates.find((id) => this.connectors.circuitOpenUntil(id) === null);
         // The chosen connector's window is full: leave the message for a later pass, unchanged.
         // A busy connector is not a failed one: traffic does not spill to the fallback route.
-        if (usable && (this.connectorLoad.get(usable) ?? 0) >= this.connectors.capacity(usable)) continue;
+        // Likewise when its session is another worker's (an SMPP bind leased elsewhere): the owner sends it.
+        if (usable && (!this.connectors.usableHere(usable) || (this.connectorLoad.get(usable) ?? 0) >= this.connectors.capacity(usable))) continue;
         if (!usable) {
           if (candidates.length === 0) {
             // The route table changed since acceptance and nothing carries this message now.
@@ -278,7 +277,7 @@ export class Dispatcher {
         if (!alreadyReserved) {
           const limits = await this.throttle.limitsFor(tx, row, usable);
           if (limits.length) {
-            const slot = await this.throttle.reserve(tx, limits, row.segments, now);
+            const slot = await this.throttle.reserve(tx, limits, row.segments, now, this.storage.dialect.supportsSkipLocked);
             if (slot > now) {
               await tx.updateTable('messages').set({ next_attempt_at: slot, reserved_slot: slot, reserved_connector: usable }).where('id', '=', row.id).execute();
               this.wakeAt(slot);

@@ -8,6 +8,7 @@ import * as m003 from './migrations/003-contacts.ts';
 import * as m004 from './migrations/004-connector-secrets.ts';
 import * as m005 from './migrations/005-throttle.ts';
 import * as m006 from './migrations/006-inbound-routes.ts';
+import * as m007 from './migrations/007-scaleout.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '004-connector-secrets': m004,
   '005-throttle': m005,
   '006-inbound-routes': m006,
+  '007-scaleout': m007,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {
