@@ -137,6 +137,44 @@ describe('an SMPP bind is held by one worker process at a time', () => {
   });
 });
 
+describe('a worker that stops cleanly hands its bind over at the next renewal', () => {
+  const smsc = new TestSmsc({ receiptDelayMs: 10 });
+  let env: TestEnv;
+  const peers: Platform[] = [];
+  before(async () => {
+    await smsc.start();
+    env = await testEnv({ role: 'api' });
+  });
+  after(async () => {
+    await Promise.all(peers.map((p) => p.close()));
+    await env.close();
+    await smsc.stop();
+  });
+
+  test('an SMPP connector created through the API is bound by one of two workers; closing that one moves the bind', async () => {
+    const LEASE = { SWITCHBOARD_CONNECTOR_LEASE_MS: 1500 };
+    peers.push(await peer(env, 'worker', LEASE), await peer(env, 'worker', LEASE));
+    const created = await env.req('POST', '/v1/connectors', {
+      token: env.liveKey,
+      body: { name: 'test SMSC', type: 'smpp', config: { host: '127.0.0.1', port: smsc.port, system_id: smsc.systemId, password: smsc.password, reconnect_min_ms: 50, reconnect_max_ms: 300 } },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const id = created.json().id;
+    await eventually(async () => smsc.boundSessions().length === 1, 10_000, 'one worker bound');
+    const owner = peers.find((p) => p.connectorLeases.owned().includes(id))!;
+    const other = peers.find((p) => p !== owner)!;
+    assert.deepEqual(other.connectorLeases.owned(), []);
+    assert.ok(!other.connectors.running().some((c) => c.id === id), 'the other worker has no session');
+    await owner.close();
+    peers.splice(peers.indexOf(owner), 1);
+    // Released, not left to expire: no row names the closed worker.
+    const lease = await env.p.storage.db.selectFrom('connector_leases').selectAll().where('connector_id', '=', id).executeTakeFirst();
+    assert.notEqual(lease?.owner, owner.connectorLeases.owner, 'the closed worker holds no lease');
+    await eventually(async () => other.connectorLeases.owned().includes(id) && smsc.boundSessions().length === 1, 5000, 'the bind moved');
+    assert.equal(smsc.binds.length, 2);
+  });
+});
+
 describe('LISTEN/NOTIFY wakes a worker in another process', { skip: DIALECT !== 'postgres' && 'PostgreSQL only: SQLite wakes its one worker in memory' }, () => {
   let env: TestEnv;
   let worker: Platform;

@@ -46,10 +46,14 @@ export class ConnectorLeases {
     this.manager.setSessionPolicy('leased');
     this.stopped = false;
     await this.tick();
-    this.timer = setInterval(() => {
-      if (!this.ticking) this.ticking = this.tick().finally(() => (this.ticking = null));
-    }, this.opts.renewMs);
+    this.timer = setInterval(() => this.kick(), this.opts.renewMs);
     this.timer.unref();
+    // A connector created since (through the API of any process) is tried for at once, not at the next renewal.
+    this.manager.onNewExclusive = () => setImmediate(() => this.kick());
+  }
+
+  private kick(): void {
+    if (!this.ticking && !this.stopped) this.ticking = this.tick().finally(() => (this.ticking = null));
   }
 
   /** Stops renewing, closes the sessions it owns, then gives their leases up for another worker. */
@@ -62,6 +66,11 @@ export class ConnectorLeases {
     this.held.clear();
     for (const id of ids) await this.manager.setOwned(id, false);
     if (ids.length) await this.storage.db.deleteFrom('connector_leases').where('connector_id', 'in', ids).where('owner', '=', this.opts.owner).execute();
+  }
+
+  /** This process's name in the lease table. */
+  get owner(): string {
+    return this.opts.owner;
   }
 
   /** The connectors this process holds the lease of. */

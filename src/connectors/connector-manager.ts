@@ -37,6 +37,8 @@ export class ConnectorManager {
   private learning = new Set<string>();
   /** Called when a connector becomes usable here (leased, or its type learnt): wake the dispatcher. */
   onUsable: () => void = () => {};
+  /** Called when an exclusive connector not seen before turns up: try for its lease now. */
+  onNewExclusive: () => void = () => {};
   /** Each running instance's row version (updated_at), to notice changes made by other processes. */
   private versions = new Map<string, number>();
 
@@ -88,6 +90,7 @@ export class ConnectorManager {
   async noteRows(rows: Array<{ id: string; type: string; updated_at: number }>): Promise<void> {
     for (const r of rows) {
       const exclusive = ConnectorManager.isExclusiveType(r.type);
+      if (exclusive && !this.exclusive.has(r.id)) this.onNewExclusive();
       (exclusive ? this.exclusive : this.stateless).add(r.id);
       (exclusive ? this.stateless : this.exclusive).delete(r.id);
       const seen = this.versions.get(r.id);
