@@ -29,7 +29,7 @@ export const ConfigSchema = z.object({
   /** How often an idle worker looks for due work; new work in the same process wakes it at once. */
   SWITCHBOARD_POLL_MS: int(5, 60_000).default(200),
   /** The idle poll of a worker while LISTEN/NOTIFY (PostgreSQL) wakes it: a fallback only. */
-  SWITCHBOARD_LISTEN_POLL_MS: int(5, 600_000).default(5000),
+  SWITCHBOARD_LISTEN_POLL_MS: int(5, 600_000).default(1000),
   /** How long a worker's hold on a stateful connector (an SMPP bind) lasts unless renewed; renewed every third of it. */
   SWITCHBOARD_CONNECTOR_LEASE_MS: int(1000, 600_000).default(10_000),
   /** An account with this many messages queued or sending gets 429 RATE_LIMITED on new ones. */

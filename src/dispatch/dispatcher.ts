@@ -424,6 +424,7 @@ export class Dispatcher {
       return;
     }
     await this.statuses.transition(tx, row, 'queued', { at: now, retry: true, notify: false, data: { ...data, retry_at: new Date(next).toISOString() }, patch: { ...patch, next_attempt_at: next } });
+    this.wakeAt(next); // not left to the poll, which is long while LISTEN/NOTIFY is live
   }
 
   /** Messages whose validity ran out while waiting (or, once sent, while no receipt came). */

@@ -1,4 +1,4 @@
-// Wake-ups at reserved throughput slots. A throttled message waits in the queue until the slot
+// Wake-ups at reserved throughput slots (and at retry times). A throttled message waits in the queue until the slot
 // the throttle reserved for it; the worker that reserved it must look again at THAT time, and at
 // every later reserved slot too, not only the earliest: otherwise the second message's slot is
 // found by the next poll, late, and a run of passed slots goes out together as a burst. Polling
