@@ -55,6 +55,12 @@ export const ConfigSchema = z.object({
   SWITCHBOARD_OAUTH_TOKEN_TTL_S: int(60, 86400).default(3600),
   /** How often an idle worker looks for due work; new work in the same process wakes it at once. */
   SWITCHBOARD_POLL_MS: int(5, 60_000).default(200),
+  /** The idle poll of a worker while LISTEN/NOTIFY (PostgreSQL) wakes it: a fallback only. */
+  SWITCHBOARD_LISTEN_POLL_MS: int(5, 600_000).default(1000),
+  /** How long a worker's hold on a stateful connector (an SMPP bind) lasts unless renewed; renewed every third of it. */
+  SWITCHBOARD_CONNECTOR_LEASE_MS: int(1000, 600_000).default(10_000),
+  /** An account with this many messages queued or sending gets 429 RATE_LIMITED on new ones. */
+  SWITCHBOARD_MAX_ACCOUNT_BACKLOG: int(1, 1_000_000_000).default(100_000),
   SWITCHBOARD_SIMULATOR_RECEIPT_MS: int(0, 60_000).default(150),
   SWITCHBOARD_SIMULATOR_SLOW_MS: int(0, 120_000).default(5000),
   SWITCHBOARD_SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),

@@ -10,6 +10,7 @@ import { CampaignRunner } from './campaigns/campaign-runner.ts';
 import { CampaignService } from './campaigns/campaign-service.ts';
 import { systemClock, type Clock, type Random } from './clock.ts';
 import type { Config } from './config.ts';
+import { ConnectorLeases } from './connectors/connector-leases.ts';
 import { ConnectorManager } from './connectors/connector-manager.ts';
 import { ConnectorService } from './connectors/connector-service.ts';
 import { applyDeclaredConfig } from './connectors/declared-config.ts';
@@ -20,9 +21,11 @@ import { ContactService } from './contacts/contact-service.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { ReceiptService } from './dispatch/receipt-service.ts';
 import { Throttle } from './dispatch/throttle.ts';
+import { WorkSignal } from './dispatch/work-signal.ts';
 import { InboxService } from './inbox/inbox-service.ts';
 import { newId } from './ids.ts';
 import { createLogger } from './logger.ts';
+import { Backpressure } from './messages/backpressure.ts';
 import { MessageService, IDEMPOTENCY_TTL_MS } from './messages/message-service.ts';
 import { StatusMachine } from './messages/status-machine.ts';
 import { Metrics } from './metrics/metrics.ts';
@@ -44,7 +47,15 @@ export interface PlatformOptions {
   logger?: Logger;
   /** Process metrics (event loop, memory); off in tests that build many platforms. */
   processMetrics?: boolean;
+  /**
+   * What this process runs (`switchboard start --role`). `api` never opens a stateful connector
+   * session (an SMPP bind) and never starts workers; `worker` and `all` start them with
+   * startWorkers(). Default `all`.
+   */
+  role?: PlatformRole;
 }
+
+export type PlatformRole = 'all' | 'api' | 'worker';
 
 export interface Platform {
   config: Config;
@@ -79,6 +90,11 @@ export interface Platform {
   links: LinkService;
   campaigns: CampaignService;
   campaignRunner: CampaignRunner;
+  backpressure: Backpressure;
+  connectorLeases: ConnectorLeases;
+  /** PostgreSQL: NOTIFY/LISTEN between processes; null on SQLite. */
+  workSignal: WorkSignal | null;
+  role: PlatformRole;
   startWorkers(): Promise<void>;
   /** Runs every due piece of work once, waiting for it to finish (tests with a manual clock). */
   runDue(): Promise<number>;
@@ -89,6 +105,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? Math.random;
   const log = opts.logger ?? createLogger(config.LOG_LEVEL);
+  const role = opts.role ?? 'all';
   const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS });
   await migrate(storage);
 
@@ -143,9 +160,12 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
     publicUrl: config.SWITCHBOARD_PUBLIC_URL,
   }, sealer);
+  const workerId = newId('worker');
+  // One process per stateful session: an API process never binds; workers bind what they lease.
+  if (role === 'api') connectors.setSessionPolicy('never');
   const throttle = new Throttle();
   const dispatcher = new Dispatcher(storage, clock, random, statuses, router, connectors, consent, review, receipts, metrics, throttle, {
-    workerId: newId('worker'),
+    workerId,
     batchSize: 200,
     maxInFlight: 500,
     leaseMs: 15_000,
@@ -155,13 +175,27 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     pollMs: config.SWITCHBOARD_POLL_MS,
     maxSegments: config.SWITCHBOARD_MAX_SEGMENTS,
   });
+  const backpressure = new Backpressure(storage, { ceiling: config.SWITCHBOARD_MAX_ACCOUNT_BACKLOG, refreshMs: 500 });
+  // Workers in other processes learn of new work by NOTIFY (PostgreSQL); this one in memory.
+  const workSignal = storage.dialect.name === 'postgres' ? new WorkSignal(storage, config.DATABASE_URL, log) : null;
   messages.onAccepted((rows) => {
     for (const r of rows) metrics.accepted.inc({ channel: r.channel, mode: r.mode });
-    if (rows.some((r) => r.status === 'queued')) dispatcher.wake();
+    backpressure.noteAccepted(rows);
+    if (rows.some((r) => r.status === 'queued')) {
+      dispatcher.wake();
+      workSignal?.notify();
+    }
   });
 
   const webhooks = createWebhooks({ storage, clock, random, metrics, log, config });
   statuses.onTransition(() => webhooks.worker.wake());
+  const connectorLeases = new ConnectorLeases(storage, connectors, log, {
+    owner: workerId,
+    leaseMs: config.SWITCHBOARD_CONNECTOR_LEASE_MS,
+    renewMs: Math.max(200, Math.floor(config.SWITCHBOARD_CONNECTOR_LEASE_MS / 3)),
+  });
+  // A connector leased here, or newly learnt to be stateless: messages for it are claimable now.
+  connectors.onUsable = () => dispatcher.wake();
 
   const templates = new TemplateService(storage, clock);
   messages.resolveTemplatesWith((principal, input) => templates.resolveMessage(principal, input));
@@ -220,8 +254,25 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     links,
     campaigns,
     campaignRunner,
+    backpressure,
+    connectorLeases,
+    workSignal,
+    role,
     async startWorkers() {
+      if (role === 'api') throw new Error('an api-role platform runs no workers');
+      await connectorLeases.start();
       await connectors.startAll();
+      if (workSignal) {
+        const wake = () => {
+          dispatcher.wake();
+          webhooks.worker.wake();
+        };
+        // While LISTEN is live, polling is only the fallback for a lost notification.
+        await workSignal.listen(wake, (live) => {
+          dispatcher.setPollMs(live ? Math.max(config.SWITCHBOARD_POLL_MS, config.SWITCHBOARD_LISTEN_POLL_MS) : config.SWITCHBOARD_POLL_MS);
+          if (!live) dispatcher.wake();
+        });
+      }
       dispatcher.start();
       webhooks.worker.start();
       campaignRunner.start();
@@ -246,8 +297,10 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     async close() {
       if (sweeper) clearInterval(sweeper);
       await campaignRunner.stop();
+      await workSignal?.close();
       await dispatcher.stop();
       await webhooks.worker.stop();
+      await connectorLeases.stop();
       await connectors.stopAll();
       await storage.close();
     },

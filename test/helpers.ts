@@ -11,7 +11,7 @@ import type { Clock } from '../src/clock.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { buildApp } from '../src/http/app.ts';
 import { createLogger } from '../src/logger.ts';
-import { createPlatform, type Platform } from '../src/platform.ts';
+import { createPlatform, type Platform, type PlatformRole } from '../src/platform.ts';
 
 export interface TestEnv {
   p: Platform;
@@ -69,13 +69,13 @@ export async function freshDatabase(dir: string): Promise<{ url: string; drop: (
   };
 }
 
-export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; workers?: boolean; dir?: string } = {}): Promise<TestEnv> {
+export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; workers?: boolean; dir?: string; role?: PlatformRole } = {}): Promise<TestEnv> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'switchboard-test-'));
   const database = await freshDatabase(dir);
   const dbPath = database.url;
   const config = loadConfig({}, { ...TEST_DEFAULTS, DATABASE_URL: dbPath, ...opts.config });
   const open = async (clock?: Clock) => {
-    const p = await createPlatform(config, { clock, logger: createLogger('silent'), processMetrics: false });
+    const p = await createPlatform(config, { clock, logger: createLogger('silent'), processMetrics: false, role: opts.role });
     const app = await buildApp(p);
     await app.ready();
     if (opts.workers) await p.startWorkers();

@@ -153,12 +153,21 @@ export class CampaignRunner {
     return Math.max(1, rows.length);
   }
 
-  private async inFlight(campaignId: string, statuses: string[]): Promise<number> {
+  /**
+   * The campaign's messages still waiting or being submitted. Counted among the recently
+   * released recipients only (the last few windows' worth, by seq): counting over every released
+   * recipient made each step cost O(released), and a 100,000-recipient campaign slowed to a
+   * crawl. A straggler released long ago (a retry waiting out a backoff) is not counted, so the
+   * queue can hold a little more than the window; the window is a bound on memory and fairness,
+   * not a contract.
+   */
+  private async inFlight(campaignId: string, statuses: string[], released: number): Promise<number> {
     const r = await this.storage.db
       .selectFrom('campaign_recipients')
       .innerJoin('messages', 'messages.id', 'campaign_recipients.message_id')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('campaign_recipients.campaign_id', '=', campaignId)
+      .where('campaign_recipients.seq', '>=', Math.max(0, released - 4 * this.opts.window))
       .where('campaign_recipients.status', '=', 'queued')
       .where('messages.status', 'in', statuses)
       .executeTakeFirstOrThrow();
@@ -178,7 +187,7 @@ export class CampaignRunner {
 
   private async release(c: CampaignRow, now: number): Promise<number> {
     const db = this.storage.db;
-    const budget = this.budget(c, now, await this.inFlight(c.id, ['queued', 'sending']));
+    const budget = this.budget(c, now, await this.inFlight(c.id, ['queued', 'sending'], c.released));
     if (budget <= 0) return 0;
     const pending = await db
       .selectFrom('campaign_recipients')
@@ -255,7 +264,8 @@ export class CampaignRunner {
     const db = this.storage.db;
     const pending = await db.selectFrom('campaign_recipients').select('seq').where('campaign_id', '=', c.id).where('status', '=', 'pending').limit(1).executeTakeFirst();
     if (pending) return 0;
-    if ((await this.inFlight(c.id, ['scheduled', 'queued', 'sending'])) > 0) return 0;
+    // Every one of them, not only the recent: the campaign completes only when none is left.
+    if ((await this.inFlight(c.id, ['scheduled', 'queued', 'sending'], 0)) > 0) return 0;
     const done: CampaignRow = { ...c, status: 'completed', completed_at: now, updated_at: now };
     const view = await this.campaigns.view(done);
     const completed = await db.transaction().execute(async (tx) => {

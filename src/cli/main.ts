@@ -10,7 +10,7 @@ import { AppError } from '../errors.ts';
 import { buildApp } from '../http/app.ts';
 import { createLogger } from '../logger.ts';
 import { FINAL_STATUSES } from '../messages/status-machine.ts';
-import { createPlatform, type Platform } from '../platform.ts';
+import { createPlatform, type Platform, type PlatformRole } from '../platform.ts';
 import { sleep } from '../clock.ts';
 import { registerContactCommands } from '../contacts/contact-cli.ts';
 import { registerCampaignCommands } from '../campaigns/campaign-cli.ts';
@@ -22,11 +22,11 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-async function open(overrides: Partial<Config> = {}, forServer = false): Promise<Platform> {
+async function open(overrides: Partial<Config> = {}, forServer = false, role: PlatformRole = 'all'): Promise<Platform> {
   const config = loadConfig(process.env, overrides);
   // Commands other than `start` log to stderr, and only warnings, so stdout stays clean.
   const logger = forServer ? createLogger(config.LOG_LEVEL) : createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, pino.destination(2));
-  return createPlatform(config, { logger });
+  return createPlatform(config, { logger, role });
 }
 
 async function accountOf(p: Platform, opts: { account?: string; default?: boolean }): Promise<string> {
@@ -59,7 +59,7 @@ export function buildCli(): Command {
     .action(async (opts: { port?: string; role: 'all' | 'api' | 'worker' }) => {
       const overrides: Partial<Config> = {};
       if (opts.port !== undefined) overrides.PORT = Number(opts.port);
-      const p = await open(overrides, true);
+      const p = await open(overrides, true, opts.role);
       const first = await p.accounts.ensureDefaultAccount(p.config.SWITCHBOARD_DEFAULT_ACCOUNT_NAME);
       if (first.created) {
         const live = await p.credentials.createKey(first.id, { scopes: ['admin'], mode: 'live', name: 'first-start admin (live)' });
@@ -81,7 +81,7 @@ export function buildCli(): Command {
       const app = opts.role === 'worker' ? null : await buildApp(p);
       if (opts.role !== 'api') await p.startWorkers();
       if (app) await app.listen({ port: p.config.PORT, host: p.config.HOST });
-      p.log.info({ port: p.config.PORT, role: opts.role, database: p.storage.location }, 'switchboard started');
+      p.log.info({ port: app ? p.config.PORT : null, role: opts.role, database: p.storage.location }, 'switchboard started');
       let stopping = false;
       const shutdown = async (signal: string) => {
         if (stopping) return;

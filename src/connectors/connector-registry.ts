@@ -14,11 +14,19 @@ export interface ConnectorType {
   validate?: (config: Record<string, unknown>) => string[];
   /** Takes provider callbacks on /hooks/{id}/… (HTTP providers); others are never started by one. */
   webhooks?: boolean;
+  /**
+   * The session is stateful and must be open in ONE process at a time (an SMPP bind: the SMSC
+   * counts binds, and receipts come back on the bind that submitted). With several worker
+   * processes, the one holding the connector's lease (connector-leases.ts) opens it and alone
+   * submits through it. Stateless types (HTTP providers, the simulator, whose state is in the
+   * database) run in every worker.
+   */
+  exclusive?: boolean;
 }
 
 export const CONNECTOR_TYPES: Record<string, ConnectorType> = {
   simulator: { create: (row, deps) => new SimulatorConnector(row, deps) },
-  smpp: { create: (row, deps) => new SmppConnector(row, deps), validate: validateSmppConfig },
+  smpp: { create: (row, deps) => new SmppConnector(row, deps), validate: validateSmppConfig, exclusive: true },
   twilio: { create: (row, deps) => new TwilioConnector(row, deps), validate: validateTwilioConfig, webhooks: true },
   telnyx: { create: (row, deps) => new TelnyxConnector(row, deps), validate: validateTelnyxConfig, webhooks: true },
   vonage: { create: (row, deps) => new VonageConnector(row, deps), validate: validateVonageConfig, webhooks: true },

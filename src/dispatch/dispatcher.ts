@@ -29,6 +29,7 @@ import type { Router } from '../routing/router.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { POLICY, UNKNOWN_ERROR_MAX_ATTEMPTS, backoffMs } from './error-policy.ts';
 import type { ReceiptService } from './receipt-service.ts';
+import { SlotWakeups } from './slot-wakeups.ts';
 import type { Throttle } from './throttle.ts';
 import { transaction, TxBatcher } from '../storage/transactions.ts';
 
@@ -78,20 +79,12 @@ export class Dispatcher {
     this.outcomes = new TxBatcher(storage.db);
   }
 
-  private slotTimer: NodeJS.Timeout | null = null;
-  private slotTimerAt = Infinity;
+  /** Wake-ups at the throughput slots this worker reserved (slot-wakeups.ts). */
+  private slots: SlotWakeups | null = null;
 
   /** A throttled message's slot comes before the next poll would: wake for it. */
   private wakeAt(at: number): void {
-    if (!this.running || at >= this.slotTimerAt) return;
-    if (this.slotTimer) clearTimeout(this.slotTimer);
-    this.slotTimerAt = at;
-    this.slotTimer = setTimeout(() => {
-      this.slotTimer = null;
-      this.slotTimerAt = Infinity;
-      this.wake();
-    }, Math.max(0, at - this.clock.now()));
-    this.slotTimer.unref();
+    if (this.running) (this.slots ??= new SlotWakeups(this.clock, () => this.wake())).add(at);
   }
 
   start(): void {
@@ -121,10 +114,15 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.running = false;
     if (this.renewTimer) clearInterval(this.renewTimer);
-    if (this.slotTimer) clearTimeout(this.slotTimer);
+    this.slots?.clear();
     this.wake();
     await this.loopDone;
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** The idle poll; longer while another process can wake this one (LISTEN/NOTIFY). */
+  setPollMs(ms: number): void {
+    this.opts.pollMs = ms;
   }
 
   /** New work exists (a message was accepted in this process): look now, not at the next poll. */
@@ -284,7 +282,8 @@ export class Dispatcher {
         const usable = candidates.find((id) => this.connectors.circuitOpenUntil(id) === null);
         // The chosen connector's window is full: leave the message for a later pass, unchanged.
         // A busy connector is not a failed one: traffic does not spill to the fallback route.
-        if (usable && (this.connectorLoad.get(usable) ?? 0) >= this.connectors.capacity(usable)) continue;
+        // Likewise when its session is another worker's (an SMPP bind leased elsewhere): the owner sends it.
+        if (usable && (!this.connectors.usableHere(usable) || (this.connectorLoad.get(usable) ?? 0) >= this.connectors.capacity(usable))) continue;
         if (!usable) {
           if (candidates.length === 0) {
             // The route table changed since acceptance and nothing carries this message now.
@@ -305,7 +304,7 @@ export class Dispatcher {
         if (!alreadyReserved) {
           const limits = await this.throttle.limitsFor(tx, row, usable);
           if (limits.length) {
-            const slot = await this.throttle.reserve(tx, limits, row.segments, now);
+            const slot = await this.throttle.reserve(tx, limits, row.segments, now, this.storage.dialect.supportsSkipLocked);
             if (slot > now) {
               await tx.updateTable('messages').set({ next_attempt_at: slot, reserved_slot: slot, reserved_connector: usable }).where('id', '=', row.id).execute();
               this.wakeAt(slot);
@@ -456,6 +455,7 @@ export class Dispatcher {
       return;
     }
     await this.statuses.transition(tx, row, 'queued', { at: now, retry: true, notify: false, data: { ...data, retry_at: new Date(next).toISOString() }, patch: { ...patch, next_attempt_at: next } });
+    this.wakeAt(next); // not left to the poll, which is long while LISTEN/NOTIFY is live
   }
 
   /** Messages whose validity ran out while waiting (or, once sent, while no receipt came). */

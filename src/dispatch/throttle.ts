@@ -52,8 +52,17 @@ export class Throttle {
   }
 
   /** Reserves the first slot free on every key; returns its time (≤ now means "go now"). */
-  async reserve(db: Executor, limits: Limit[], segments: number, now: number): Promise<number> {
-    const rows = await db.selectFrom('throttle_state').selectAll().where('key', 'in', limits.map((l) => l.key)).execute();
+  async reserve(db: Executor, limits: Limit[], segments: number, now: number, lockRows = false): Promise<number> {
+    const keys = limits.map((l) => l.key).sort();
+    let q = db.selectFrom('throttle_state').selectAll().where('key', 'in', keys);
+    if (lockRows) {
+      // Several workers (PostgreSQL): read-then-write must not let two claims take the same slot.
+      // Each key's row is made to exist (tat 0 is "free"), then locked, in key order, until the
+      // claim commits; a second worker's claim for the same keys waits here for the first.
+      for (const key of keys) await db.insertInto('throttle_state').values({ key, tat: 0 }).onConflict((oc) => oc.column('key').doNothing()).execute();
+      q = q.orderBy('key').forUpdate();
+    }
+    const rows = await q.execute();
     const tat = new Map(rows.map((r) => [r.key, Number(r.tat)]));
     const slot = Math.max(now, ...limits.map((l) => tat.get(l.key) ?? now));
     for (const l of limits) {

@@ -30,12 +30,14 @@ export function messageRoutes(app: FastifyInstance, p: Platform): void {
         description: 'Validates, normalises and checks consent and routing, commits, then answers 202. Header Idempotency-Key: the same key and body within 24 h returns the first message and sends nothing new.',
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
         body: MessageCreate,
-        response: { 202: MessageSchema, ...errorResponses(400, 401, 403, 409, 413, 422) },
+        response: { 202: MessageSchema, ...errorResponses(400, 401, 403, 409, 413, 422, 429) },
       },
     },
     async (req, reply) => {
       const key = req.headers['idempotency-key'];
-      const { message, replayed } = await p.messages.send(principalOf(req), req.body, typeof key === 'string' ? key : null);
+      const principal = principalOf(req);
+      await p.backpressure.check(principal.accountId);
+      const { message, replayed } = await p.messages.send(principal, req.body, typeof key === 'string' ? key : null);
       if (replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(202).send(message);
     },
@@ -53,13 +55,16 @@ export function messageRoutes(app: FastifyInstance, p: Platform): void {
         }),
         response: {
           200: Type.Object({ data: Type.Array(Type.Object({ index: Type.Integer(), message: Type.Optional(MessageSchema), error: Type.Optional(Type.Unknown()) })) }),
-          ...errorResponses(400, 401, 403, 413),
+          ...errorResponses(400, 401, 403, 413, 429),
         },
       },
     },
     async (req) => {
       const body = req.body as { messages: unknown[] };
-      const results = await p.messages.sendBatch(principalOf(req), body.messages);
+      const principal = principalOf(req);
+      // The whole batch is refused, not cut: a client retries it as it was, nothing half-accepted.
+      await p.backpressure.check(principal.accountId);
+      const results = await p.messages.sendBatch(principal, body.messages);
       return {
         data: results.map((r) => ('message' in r ? { index: r.index, message: r.message } : { index: r.index, error: errorBody(req, r.error.code, r.error.message, r.error.details).error })),
       };

@@ -10,6 +10,7 @@ import * as m005 from './migrations/005-throttle.ts';
 import * as m006 from './migrations/006-inbound-routes.ts';
 import * as m007SenderPools from './migrations/007-sender-pools.ts';
 import * as m008Campaigns from './migrations/008-campaigns.ts';
+import * as m009Scaleout from './migrations/009-scaleout.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '006-inbound-routes': m006,
   '007-sender-pools': m007SenderPools,
   '008-campaigns': m008Campaigns,
+  '009-scaleout': m009Scaleout,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {

@@ -226,6 +226,13 @@ export interface ThrottleStateTable {
   tat: number;
 }
 
+/** Which worker process holds a stateful connector's session, until when (ms since epoch). */
+export interface ConnectorLeasesTable {
+  connector_id: string;
+  owner: string;
+  expires_at: number;
+}
+
 export interface ContactsTable {
   id: string;
   account_id: string;
@@ -397,6 +404,7 @@ export interface DB {
   campaign_links: CampaignLinksTable;
   link_clicks: LinkClicksTable;
   throttle_state: ThrottleStateTable;
+  connector_leases: ConnectorLeasesTable;
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
   oauth_clients: OAuthClientsTable;
