@@ -466,18 +466,30 @@ export class CampaignService {
       }
     }
     if (c.started_at !== null) {
-      const replies = await db
-        .selectFrom('campaign_recipients')
-        .innerJoin('messages', (j) => j.onRef('messages.from_addr', '=', 'campaign_recipients.phone'))
-        .select((eb) => eb.fn.count<number>('campaign_recipients.seq').distinct().as('n'))
-        .where('campaign_recipients.campaign_id', '=', c.id)
-        .where('campaign_recipients.status', '=', 'queued')
-        .where('messages.account_id', '=', c.account_id)
-        .where('messages.mode', '=', c.mode)
-        .where('messages.direction', '=', 'inbound')
-        .where('messages.created_at', '>=', c.started_at)
-        .executeTakeFirstOrThrow();
-      s.replies = Number(replies.n);
+      // In two steps, not one join: joined on the phone, SQLite picked the (account, mode) index
+      // for messages and scanned every message of the account once per recipient — hours for a
+      // 100,000-recipient campaign. The numbers that wrote in are few; look those up by phone.
+      const senders = await db
+        .selectFrom('messages')
+        .select('from_addr')
+        .distinct()
+        .where('account_id', '=', c.account_id)
+        .where('mode', '=', c.mode)
+        .where('direction', '=', 'inbound')
+        .where('created_at', '>=', c.started_at)
+        .execute();
+      const phones = senders.map((r) => r.from_addr).filter((p): p is string => p !== null);
+      s.replies = 0;
+      for (let i = 0; i < phones.length; i += 500) {
+        const replied = await db
+          .selectFrom('campaign_recipients')
+          .select((eb) => eb.fn.count<number>('seq').distinct().as('n'))
+          .where('campaign_id', '=', c.id)
+          .where('status', '=', 'queued')
+          .where('phone', 'in', phones.slice(i, i + 500))
+          .executeTakeFirstOrThrow();
+        s.replies += Number(replied.n);
+      }
     }
     const clicks = await db.selectFrom('link_clicks').select((eb) => eb.fn.countAll<number>().as('n')).where('campaign_id', '=', c.id).executeTakeFirstOrThrow();
     s.clicks = Number(clicks.n);
