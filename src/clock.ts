@@ -26,3 +26,28 @@ export class ManualClock implements Clock {
 export type Random = () => number;
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The idle step of a worker loop: waits `ms`, or less when `wake()` is called meanwhile. */
+export class IdleWait {
+  private end: (() => void) | null = null;
+
+  wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => this.finish(), ms);
+      this.end = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  wake(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    const end = this.end;
+    this.end = null;
+    end?.();
+  }
+}

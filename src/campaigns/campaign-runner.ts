@@ -17,6 +17,7 @@
 import type { Logger } from 'pino';
 import type { AudienceService } from '../audiences/audience-service.ts';
 import type { Clock } from '../clock.ts';
+import { IdleWait } from '../clock.ts';
 import { isValidTimeZone, nextAllowed, zoneForNumber } from '../consent/time-zones.ts';
 import { AppError } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
@@ -45,7 +46,7 @@ export interface RunnerOptions {
 export class CampaignRunner {
   private running = false;
   private loopDone: Promise<void> | null = null;
-  private wakeResolve: (() => void) | null = null;
+  private idle = new IdleWait();
   private completedListeners: Array<() => void> = [];
 
   constructor(
@@ -76,7 +77,7 @@ export class CampaignRunner {
   }
 
   wake(): void {
-    this.wakeResolve?.();
+    this.idle.wake();
   }
 
   private async loop(): Promise<void> {
@@ -88,14 +89,7 @@ export class CampaignRunner {
         this.log.error({ err }, 'campaign runner round failed');
       }
       if (n > 0 || !this.running) continue;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.opts.pollMs);
-        this.wakeResolve = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wakeResolve = null;
+      await this.idle.wait(this.opts.pollMs);
     }
   }
 

@@ -17,6 +17,7 @@
 //              retry, failover, suppression and review.
 import { sql } from 'kysely';
 import type { Clock, Random } from '../clock.ts';
+import { IdleWait } from '../clock.ts';
 import type { Connector, OutboundMessage, SubmitResult } from '../connectors/connector.ts';
 import type { ConnectorManager } from '../connectors/connector-manager.ts';
 import type { ConsentService } from '../consent/consent-service.ts';
@@ -56,7 +57,7 @@ export class Dispatcher {
   private connectorLoad = new Map<string, number>();
   private lastSweep = 0;
   private renewTimer: NodeJS.Timeout | null = null;
-  private wakeResolve: (() => void) | null = null;
+  private idle = new IdleWait();
   private loopDone: Promise<void> | null = null;
   private woken = false;
   /** Outcomes of submits that finish together are recorded in one transaction. */
@@ -128,7 +129,7 @@ export class Dispatcher {
   /** New work exists (a message was accepted in this process): look now, not at the next poll. */
   wake(): void {
     this.woken = true;
-    this.wakeResolve?.();
+    this.idle.wake();
   }
 
   private async loop(): Promise<void> {
@@ -146,14 +147,7 @@ export class Dispatcher {
         this.woken = false;
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.opts.pollMs);
-        this.wakeResolve = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wakeResolve = null;
+      await this.idle.wait(this.opts.pollMs);
       this.woken = false;
     }
   }

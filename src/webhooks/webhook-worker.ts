@@ -22,7 +22,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import { systemClock, type Clock, type Random } from '../clock.ts';
+import { systemClock, type Clock, type Random, IdleWait } from '../clock.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Storage } from '../storage/database.ts';
@@ -70,7 +70,7 @@ export class WebhookWorker {
   private running = false;
   private stopping = false;
   private loopDone: Promise<void> | null = null;
-  private wakeResolve: (() => void) | null = null;
+  private idle = new IdleWait();
   private woken = false;
   private inFlight = new Set<Promise<void>>();
   private perTarget = new Map<string, number>();
@@ -170,7 +170,7 @@ export class WebhookWorker {
 
   private wakeNow(): void {
     this.woken = true;
-    this.wakeResolve?.();
+    this.idle.wake();
   }
 
   private async loop(): Promise<void> {
@@ -192,14 +192,7 @@ export class WebhookWorker {
         await new Promise((r) => setTimeout(r, COALESCE_MS));
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.opts.pollMs);
-        this.wakeResolve = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wakeResolve = null;
+      await this.idle.wait(this.opts.pollMs);
       this.woken = false;
     }
   }
