@@ -5,7 +5,7 @@
 import type { ErrorClass } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { sleep } from '../../clock.ts';
-import { TxBatcher } from '../../storage/transactions.ts';
+import { transaction, TxBatcher } from '../../storage/transactions.ts';
 import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult } from '../connector.ts';
 import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 
@@ -19,6 +19,8 @@ export function simulatorBehaviour(to: string): number | null {
 
 const REPLIES: Record<number, string> = { 16: 'STOP', 17: 'C' };
 const REPLY_AFTER_RECEIPT_MS = 100;
+/** How long a pass holds the receipts and replies it took (see takeDue). */
+const DUE_LEASE_MS = 30_000;
 
 export interface SimulatorConfig {
   reject_credentials?: boolean;
@@ -178,6 +180,38 @@ export class SimulatorConnector implements Connector {
     return row?.provider_id ? { ok: true, providerMessageId: row.provider_id, raw: { lookup: true } } : null;
   }
 
+  /**
+   * Takes up to 500 due receipts (or replies) for this pass. Several worker processes run the
+   * simulator against one database: each takes its rows with SKIP LOCKED (PostgreSQL) and moves
+   * their due time 30 s on — a lease — so no other process sends them too. The row is cleared
+   * only after it was reported; a process that dies in between leaves the lease to run out, and
+   * the receipt goes again (a duplicate the platform records, never a loss).
+   */
+  private takeDue(column: 'receipt_due_at' | 'reply_due_at', now: number) {
+    return transaction(this.deps.storage.db, async (tx) => {
+      let q = tx
+        .selectFrom('simulator_messages')
+        .select(['reference', 'receipt', 'reply_body', 'to_addr', 'from_addr', 'provider_id'])
+        .where('connector_id', '=', this.id)
+        .where(column, '<=', now)
+        .orderBy(column)
+        .limit(500);
+      // A reply comes after its message's receipt.
+      if (column === 'reply_due_at') q = q.where('receipt_due_at', 'is', null);
+      if (this.deps.storage.dialect.supportsSkipLocked) q = q.forUpdate().skipLocked();
+      const rows = await q.execute();
+      if (rows.length) {
+        await tx
+          .updateTable('simulator_messages')
+          .set({ [column]: now + DUE_LEASE_MS })
+          .where('connector_id', '=', this.id)
+          .where('reference', 'in', rows.map((r) => r.reference))
+          .execute();
+      }
+      return rows;
+    });
+  }
+
   /** Sends every receipt and reply that is due. Returns how many it sent. */
   runDue(): Promise<number> {
     if (!this.draining) {
@@ -192,14 +226,7 @@ export class SimulatorConnector implements Connector {
     const db = this.deps.storage.db;
     const now = this.deps.clock.now();
     let sent = 0;
-    const receipts = await db
-      .selectFrom('simulator_messages')
-      .select(['reference', 'receipt'])
-      .where('connector_id', '=', this.id)
-      .where('receipt_due_at', '<=', now)
-      .orderBy('receipt_due_at')
-      .limit(500)
-      .execute();
+    const receipts = (await this.takeDue('receipt_due_at', now)) as Array<{ reference: string; receipt: string | null }>;
     // Report first, then clear: a crash in between repeats the receipt, which the platform
     // records as a duplicate, rather than losing it. The receipts of one pass (each for a
     // different message) are reported together, as a carrier's burst arrives.
@@ -211,15 +238,7 @@ export class SimulatorConnector implements Connector {
     sent += done.length;
     const failed = reported.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    const replies = await db
-      .selectFrom('simulator_messages')
-      .select(['reference', 'reply_body', 'to_addr', 'from_addr', 'channel', 'provider_id'])
-      .where('connector_id', '=', this.id)
-      .where('reply_due_at', '<=', now)
-      .where('receipt_due_at', 'is', null)
-      .orderBy('reply_due_at')
-      .limit(500)
-      .execute();
+    const replies = (await this.takeDue('reply_due_at', now)) as Array<{ reference: string; reply_body: string | null; to_addr: string; from_addr: string | null; provider_id: string | null }>;
     for (const r of replies) {
       await this.deps.sink.inbound(this.id, {
         from: r.to_addr,
