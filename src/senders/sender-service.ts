@@ -83,8 +83,7 @@ export class SenderService {
     const now = this.clock.now();
     const row: SendersTable = { id: newId('sender', now), account_id: accountId, ...fields, is_default: 0, created_at: now };
     await this.storage.db.insertInto('senders').values(row).execute();
-    this.throttle.invalidate();
-    configChanged(this.storage);
+    this.changed();
     return view(row);
   }
 
@@ -94,7 +93,7 @@ export class SenderService {
     const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', fields.address).executeTakeFirst();
     if (!exists) return (await this.create(accountId, input)).id;
     await this.storage.db.updateTable('senders').set(fields).where('id', '=', exists.id).execute();
-    this.throttle.invalidate();
+    this.changed();
     return exists.id;
   }
 
@@ -111,8 +110,13 @@ export class SenderService {
       await tx.deleteFrom('sender_pool_members').where('sender_id', '=', id).execute();
       await tx.deleteFrom('senders').where('id', '=', id).execute();
     });
+    this.changed();
+    return { id, deleted: true };
+  }
+
+  /** After any write: this process's throughput limits and configuration caches read anew. */
+  private changed(): void {
     this.throttle.invalidate();
     configChanged(this.storage);
-    return { id, deleted: true };
   }
 }
