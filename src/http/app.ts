@@ -24,6 +24,7 @@ import { messageRoutes } from '../messages/message-routes.ts';
 import type { Platform } from '../platform.ts';
 import { reviewRoutes } from '../review/review-routes.ts';
 import { templateRoutes } from '../templates/template-routes.ts';
+import { twilioRoutes } from '../twilio-compat/twilio-routes.ts';
 import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -101,5 +102,6 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   audienceRoutes(app, p);
   campaignRoutes(app, p);
   await providerWebhookRoutes(app, p);
+  await twilioRoutes(app, p);
   return app;
 }
