@@ -47,7 +47,8 @@ export function twilioAuthFailed(message = 'Authenticate'): TwilioError {
 function validationCode(details: Record<string, unknown>): number {
   const field = String(details.field ?? '');
   if (field === 'to') return 21211;
-  if (field === 'from' || field === 'sender_pool_id') return 21606;
+  if (field === 'from') return 21606;
+  if (field === 'sender_pool_id') return 21705;
   if (field === 'body' || field === 'message' || field === 'text' || field === 'content') {
     return details.segments !== undefined || details.length !== undefined ? 21617 : 21602;
   }
