@@ -388,9 +388,77 @@ describe('Twilio-compatible API with the official twilio library', () => {
     assert.equal((await restError(() => client.messages.create({ to: sim(1), contentSid, contentVariables: 'not json' }))).code, 21656);
   });
 
+  test('failed messages carry Twilio’s error codes for our error classes; expired is 30036', async () => {
+    const cases: Array<[number, string, number]> = [
+      [11, 'undelivered', 30007], // FILTERED by the carrier
+      [13, 'failed', 30008], // UNKNOWN_ERROR
+      [14, 'failed', 21610], // OPTED_OUT reported by the carrier
+      [15, 'failed', 30005], // INVALID_NUMBER reported by the carrier
+    ];
+    const sent = [];
+    for (const [yy] of cases) sent.push(await client.messages.create({ to: sim(yy, '713'), body: `case ${yy}`, statusCallback: receiver.url(`/class-${yy}`) }));
+    // Number 18: accepted, never a receipt; it expires when its validity period runs out.
+    const silent = await client.messages.create({ to: sim(18, '713'), body: 'no receipt', validityPeriod: 60, statusCallback: receiver.url('/class-18') });
+    await settle(env, clock, 12);
+    for (const [i, [yy, status, code]] of cases.entries()) {
+      const m = await client.messages(sent[i].sid).fetch();
+      assert.equal(m.status, status, `number ${yy}`);
+      assert.equal(m.errorCode, code, `number ${yy}`);
+      const last = receiver.received.filter((r) => r.path === `/class-${yy}`).at(-1)!;
+      assert.equal(last.params.MessageStatus, status);
+      assert.equal(last.params.ErrorCode, String(code));
+    }
+    clock.advance(61_000);
+    await settle(env, clock, 3);
+    const expired = await client.messages(silent.sid).fetch();
+    assert.equal(expired.status, 'undelivered', 'a carrier had it and no receipt came');
+    assert.equal(expired.errorCode, 30036);
+    assert.equal(receiver.received.filter((r) => r.path === '/class-18').at(-1)!.params.ErrorCode, '30036');
+  });
+
+  test('bad input of any shape is a Twilio 400, never a 500; the OpenAPI document lists these routes', async () => {
+    const path = `/2010-04-01/Accounts/${creds.account_sid}/Messages.json`;
+    for (const body of ['{"To": 5, "Body": "x"}', '{"To": {"a": 1}}', '[1,2]', '{"To": "+12025550100", "Body": ["a", {"b": 1}]}', 'not json']) {
+      const r = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: basic(creds.account_sid, creds.auth_token), 'content-type': 'application/json' }, body });
+      assert.equal(r.status, 400, body);
+      const j = await r.json();
+      assert.equal(typeof j.code, 'number', body);
+      assert.equal(j.error.code, 'VALIDATION_ERROR', body);
+    }
+    const weird = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: basic(creds.account_sid, creds.auth_token), 'content-type': 'application/x-www-form-urlencoded' }, body: 'To=%E0%A4%A&Body=%' });
+    assert.ok(weird.status === 400, String(weird.status));
+    const doc = (await env.req('GET', '/openapi.json')).json();
+    assert.ok(doc.paths['/2010-04-01/Accounts/{AccountSid}/Messages.json']?.post);
+    assert.ok(doc.paths['/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json']?.delete);
+    assert.ok(doc.paths['/v1/twilio/credentials']?.get);
+  });
+
   test('the account resource answers a credential check', async () => {
     const a = await client.api.v2010.accounts(creds.account_sid).fetch();
     assert.equal(a.sid, creds.account_sid);
     assert.equal(a.status, 'active');
+  });
+});
+
+describe('Twilio-compatible API under load', () => {
+  test('an account over its backlog gets 429 20429 with Retry-After', async () => {
+    const env = await testEnv({ config: { SWITCHBOARD_MAX_ACCOUNT_BACKLOG: 1 } });
+    try {
+      await env.app.listen({ port: 0, host: '127.0.0.1' });
+      const base = `http://127.0.0.1:${(env.app.server.address() as AddressInfo).port}`;
+      const creds = (await env.req('GET', '/v1/twilio/credentials')).json();
+      const client = twilioClient(base, creds.account_sid, creds.auth_token);
+      await client.messages.create({ to: sim(1), body: 'first' });
+      const res = await fetch(`${base}/2010-04-01/Accounts/${creds.account_sid}/Messages.json`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${creds.account_sid}:${creds.auth_token}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ To: sim(2), Body: 'second' }).toString(),
+      });
+      assert.equal(res.status, 429);
+      assert.ok(res.headers.get('retry-after'));
+      assert.equal((await res.json()).code, 20429);
+    } finally {
+      await env.close();
+    }
   });
 });

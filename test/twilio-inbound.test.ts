@@ -72,7 +72,7 @@ describe('incoming messages and TwiML replies', () => {
   test('an inbound message reaches SmsUrl with Twilio’s parameters; its TwiML replies go out as outbound-reply', async () => {
     const handset = sim(1, '617');
     receiver.received = [];
-    receiver.answers.set('/sms', twiml(`<Message>Thanks! We got "it" &amp; will call.</Message><Message to="${sim(2, '617')}"><Body>A copy for the manager</Body></Message><Redirect>/next</Redirect>`));
+    receiver.answers.set('/sms', twiml(`<Message>Thanks! We got "it" &amp; will call.</Message><Message to="${sim(2, '617')}"><Body>A copy for the manager</Body><Media>https://example.com/card.png</Media></Message><Redirect>/next</Redirect>`));
     const injected = await inject(handset, 'Can I move my appointment?');
     assert.equal(injected.statusCode, 201, injected.body);
     await settle(env, clock);
@@ -108,6 +108,8 @@ describe('incoming messages and TwiML replies', () => {
     assert.equal(toSender[0].status, 'delivered');
     const toManager = await repliesTo(sim(2, '617'));
     assert.deepEqual(toManager.map((m) => m.body), ['A copy for the manager']);
+    assert.match(toManager[0].sid, /^MM/);
+    assert.equal(toManager[0].numMedia, '1');
     // What was ignored is in the delivery's attempt log.
     const attempts = await env.p.storage.db.selectFrom('webhook_attempts' as never).selectAll().execute() as Array<{ url: string; error: string | null }>;
     assert.ok(attempts.some((a) => a.url === receiver.url('/sms') && /Redirect/.test(a.error ?? '')));
