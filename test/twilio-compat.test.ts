@@ -10,17 +10,10 @@ import twilio from 'twilio';
 import { ManualClock } from '../src/clock.ts';
 import { idOf } from '../src/twilio-compat/sids.ts';
 import { sim, testEnv, type TestEnv } from './helpers.ts';
-import { TwilioReceiver, twilioClient } from './twilio-harness.ts';
+import { TwilioReceiver, settle, twilioClient } from './twilio-harness.ts';
 
 type Client = ReturnType<typeof twilioClient>;
 
-async function settle(env: TestEnv, clock: ManualClock, steps = 8, stepMs = 1000) {
-  for (let i = 0; i < steps; i++) {
-    await env.p.runDue();
-    clock.advance(stepMs);
-  }
-  await env.p.runDue();
-}
 
 /** What a failed call of the library throws. */
 async function restError(fn: () => Promise<unknown>): Promise<{ status: number; code: number; message: string; moreInfo: string }> {

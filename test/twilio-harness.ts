@@ -8,6 +8,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import twilio from 'twilio';
+import type { ManualClock } from '../src/clock.ts';
+import type { TestEnv } from './helpers.ts';
 
 type RequestOptions<T> = Parameters<InstanceType<typeof twilio.RequestClient>['request']>[0] & { data?: T };
 
@@ -85,4 +87,13 @@ export class TwilioReceiver {
       s.closeAllConnections();
     });
   }
+}
+
+/** Runs the due work and moves the clock on, `steps` times. */
+export async function settle(env: TestEnv, clock: ManualClock, steps = 8, stepMs = 1000): Promise<void> {
+  for (let i = 0; i < steps; i++) {
+    await env.p.runDue();
+    clock.advance(stepMs);
+  }
+  await env.p.runDue();
 }

@@ -29,7 +29,6 @@ import { twilioSignature } from '../connectors/twilio/twilio-connector.ts';
 import { HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keywordOf } from '../consent/messaging-settings.ts';
 import { AppError } from '../errors.ts';
 import type { MessageService, PreparedMessage } from '../messages/message-service.ts';
-import type { MessageView } from '../messages/message-view.ts';
 import { countryFacts } from '../messages/phone.ts';
 import { checkUrl } from '../net/url-policy.ts';
 import type { Storage } from '../storage/database.ts';
@@ -58,14 +57,9 @@ export interface CallbackDeps {
   allowPrivateUrls: boolean;
 }
 
-/** The outbox event's message view: its status at the time of the event. */
-function eventData(payload: string): { timestamp: string; data: MessageView } {
-  return JSON.parse(payload) as { timestamp: string; data: MessageView };
-}
-
 /** Twilio's RawDlrDoneDate: YYMMDDhhmm, UTC here. */
-function dlrDate(iso: string): string {
-  const d = new Date(iso);
+function dlrDate(ms: number): string {
+  const d = new Date(ms);
   const p = (n: number) => String(n).padStart(2, '0');
   return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}`;
 }
@@ -90,32 +84,36 @@ export function statusCallbackKind(deps: CallbackDeps): TargetKind {
   return {
     prefix: STATUS_CALLBACK_PREFIX,
     async fanOut(tx: WebhookTx, events: OutboxRow[]) {
-      const ids = [...new Set(events.filter((e) => e.message_id && e.type.startsWith('message.') && e.type !== 'message.received').map((e) => e.message_id!))];
+      const statusEvents = events.filter((e) => e.message_id && e.type.startsWith('message.') && e.type !== 'message.received');
+      const ids = [...new Set(statusEvents.map((e) => e.message_id!))];
       if (ids.length === 0) return [];
-      const rows = await twilioTx(tx as never)
-        .selectFrom('twilio_messages')
-        .select(['message_id', 'status_callback', 'messaging_service_sid'])
-        .where('message_id', 'in', ids)
-        .where('status_callback', 'is not', null)
+      const db = twilioTx(tx as never);
+      const rows = await db
+        .selectFrom('twilio_messages as t')
+        .innerJoin('messages as m', 'm.id', 't.message_id')
+        .select(['t.message_id', 't.status_callback', 't.messaging_service_sid', 'm.send_at'])
+        .where('t.message_id', 'in', ids)
+        .where('t.status_callback', 'is not', null)
         .execute();
       if (rows.length === 0) return [];
       const byId = new Map(rows.map((r) => [r.message_id, r]));
       const out: Array<{ event: OutboxRow; url: string }> = [];
-      for (const e of events) {
-        const r = e.message_id ? byId.get(e.message_id) : undefined;
-        if (!r || e.type === 'message.received') continue;
+      for (const e of statusEvents) {
+        const r = byId.get(e.message_id!);
+        if (!r) continue;
         // No callback for the status a message is created with: `queued` at acceptance (a
         // scheduled message's queued comes later, when its time has come, and does count).
-        if (e.type === 'message.queued' && !r.messaging_service_sid && eventData(e.payload).data.send_at === null) continue;
+        if (e.type === 'message.queued' && !r.messaging_service_sid && r.send_at === null) continue;
         out.push({ event: e, url: r.status_callback! });
       }
       return out;
     },
     async request(d: KindDelivery) {
-      const { timestamp, data: view } = eventData(d.payload);
+      // The message as it is now (through the view), the status as it was at the event.
+      const view = await deps.messages.get(actingFor(d), d.message_id!);
       const extra = await twilioDb(deps.storage).selectFrom('twilio_messages').select('messaging_service_sid').where('message_id', '=', d.message_id!).executeTakeFirst();
       const sid = messageSid(view);
-      const status = twilioStatus(view);
+      const status = twilioStatus({ status: d.event_type.replace(/^message\./, ''), provider_message_id: view.provider_message_id });
       const params: Record<string, string> = {
         AccountSid: await deps.accounts.accountSid(d.account_id, d.mode),
         ApiVersion: API_VERSION,
@@ -129,7 +127,7 @@ export function statusCallbackKind(deps: CallbackDeps): TargetKind {
       if (extra?.messaging_service_sid) params.MessagingServiceSid = extra.messaging_service_sid;
       const error = messageError(view);
       if (error && (status === 'failed' || status === 'undelivered')) params.ErrorCode = String(error.code);
-      if (status === 'delivered' || status === 'undelivered') params.RawDlrDoneDate = dlrDate(timestamp);
+      if (status === 'delivered' || status === 'undelivered') params.RawDlrDoneDate = dlrDate(d.created_at);
       return signed(deps.accounts, d, d.url, params, 'POST');
     },
   };
