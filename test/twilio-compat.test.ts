@@ -420,6 +420,9 @@ describe('Twilio-compatible API with the official twilio library', () => {
     }
     const weird = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: basic(creds.account_sid, creds.auth_token), 'content-type': 'application/x-www-form-urlencoded' }, body: 'To=%E0%A4%A&Body=%' });
     assert.ok(weird.status === 400, String(weird.status));
+    const plain = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: basic(creds.account_sid, creds.auth_token), 'content-type': 'text/plain' }, body: 'To=x' });
+    assert.equal(plain.status, 400);
+    assert.equal((await plain.json()).code, 20422);
     const doc = (await env.req('GET', '/openapi.json')).json();
     assert.ok(doc.paths['/2010-04-01/Accounts/{AccountSid}/Messages.json']?.post);
     assert.ok(doc.paths['/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json']?.delete);

@@ -77,7 +77,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
         version: '0.1.0',
         description: 'The communication layer for business messaging. Every /v1 route takes Authorization: Bearer <API key or OAuth access token>. Errors: {"error": {"code", "message", "retryable", "request_id", "details"}}.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, twilioBasic: { type: 'http', scheme: 'basic', description: 'The Twilio-compatible API (/2010-04-01): account SID and auth token, or API key SID and secret.' } } },
       security: [{ bearer: [] }],
     },
   });

@@ -15,7 +15,7 @@ import { translateError } from '../http/errors.ts';
 import { errorResponses } from '../http/schemas.ts';
 import type { Platform } from '../platform.ts';
 import { API_VERSION } from './message-resource.ts';
-import { TwilioError, apiError, sendTwilioError, twilioNotFound } from './twilio-errors.ts';
+import { TwilioError, apiError, sendTwilioError, twilioInvalid, twilioNotFound } from './twilio-errors.ts';
 import type { Form, TwilioPrincipal } from './twilio-message-api.ts';
 
 declare module 'fastify' {
@@ -145,13 +145,21 @@ const ListQuery = Type.Object({
 const NumberForm = form({ PhoneNumber: 'The number to add (create only).', SmsUrl: 'URL Switchboard posts incoming messages to.', SmsMethod: 'POST (default) or GET.', FriendlyName: 'A label.' }, 'Form-encoded.');
 
 const tags = ['twilio-compatible'];
+const security = [{ twilioBasic: [] }];
 const pathOf = (req: FastifyRequest) => req.url.split('?')[0];
 const twilioPrincipal = (req: FastifyRequest) => principalOf(req) as TwilioPrincipal;
 
 /** Any error on these paths, in Twilio's shape. */
 function toTwilio(err: unknown): TwilioError {
   if (err instanceof TwilioError) return err;
-  return apiError(err instanceof AppError ? err : translateError(err as FastifyError));
+  if (err instanceof AppError) return apiError(err);
+  const fe = err as FastifyError;
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return twilioInvalid(20422, 'content-type', 'Send the parameters form-encoded (application/x-www-form-urlencoded).');
+  const ours = translateError(fe);
+  // The request's shape (schema validation): Twilio's generic invalid-parameter code, whatever
+  // the field is called (our `body` field there is the whole request body, not the text).
+  if (fe.validation && ours.code === 'VALIDATION_ERROR') return new TwilioError(20422, 400, ours.message, ours);
+  return apiError(ours);
 }
 
 export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<void> {
@@ -181,6 +189,7 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
           config: { twilioScope: 'messages:send' },
           schema: {
             tags,
+            security,
             summary: 'Send a message (Twilio Messages API)',
             description: 'Through MessageService: consent, suppression, routing and idempotency as POST /v1/messages. Header I-Twilio-Idempotency-Token (or Idempotency-Key): the same token and parameters within 24 h return the first message.',
             params: AccountParams,
@@ -200,6 +209,7 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
           config: { twilioScope: 'messages:read' },
           schema: {
             tags,
+            security,
             summary: 'List messages, newest first, with Twilio paging',
             params: AccountParams,
             querystring: ListQuery,
@@ -210,14 +220,14 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
       );
       tw.get(
         `${messages}/:Sid.json`,
-        { config: { twilioScope: 'messages:read' }, schema: { tags, summary: 'Fetch a message', params: ItemParams, response: { 200: MessageResource, ...twilioErrors(401, 403, 404) } } },
+        { config: { twilioScope: 'messages:read' }, schema: { tags, security, summary: 'Fetch a message', params: ItemParams, response: { 200: MessageResource, ...twilioErrors(401, 403, 404) } } },
         async (req) => p.twilio.messages.fetch(twilioPrincipal(req), (req.params as { Sid: string }).Sid, pathOf(req)),
       );
       tw.post(
         `${messages}/:Sid.json`,
         {
           config: { twilioScope: 'messages:send' },
-          schema: { tags, summary: 'Redact (Body="") or cancel (Status=canceled) a message', params: ItemParams, body: UpdateMessageForm, response: { 200: MessageResource, ...twilioErrors(400, 401, 403, 404) } },
+          schema: { tags, security, summary: 'Redact (Body="") or cancel (Status=canceled) a message', params: ItemParams, body: UpdateMessageForm, response: { 200: MessageResource, ...twilioErrors(400, 401, 403, 404) } },
         },
         async (req) => p.twilio.messages.update(twilioPrincipal(req), (req.params as { Sid: string }).Sid, (req.body ?? {}) as Form, pathOf(req)),
       );
@@ -227,6 +237,7 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
           config: { twilioScope: 'messages:send' },
           schema: {
             tags,
+            security,
             summary: 'Delete a message from the Twilio API (its text is erased; the delivery record stays in /v1)',
             params: ItemParams,
             response: { 204: Type.Null(), ...twilioErrors(400, 401, 403, 404) },
@@ -244,6 +255,7 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
           config: { twilioScope: 'messages:read' },
           schema: {
             tags,
+            security,
             summary: 'The account (what a credential check fetches)',
             params: AccountParams,
             response: {
@@ -278,6 +290,7 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
           config: numberScope,
           schema: {
             tags,
+            security,
             summary: "The account's phone numbers (its senders)",
             params: AccountParams,
             querystring: Type.Object({ PhoneNumber: Type.Optional(Type.String({ maxLength: 64 })), PageSize: Type.Optional(Type.String({ maxLength: 10 })), Page: Type.Optional(Type.String({ maxLength: 10 })), PageToken: Type.Optional(Type.String({ maxLength: 64 })) }),
@@ -288,23 +301,23 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
       );
       tw.post(
         `${numbers}.json`,
-        { config: numberScope, schema: { tags, summary: 'Add a phone number (a sender of the account)', params: AccountParams, body: NumberForm, response: { 201: NumberResource, ...twilioErrors(400, 401, 403, 404) } } },
+        { config: numberScope, schema: { tags, security, summary: 'Add a phone number (a sender of the account)', params: AccountParams, body: NumberForm, response: { 201: NumberResource, ...twilioErrors(400, 401, 403, 404) } } },
         async (req, reply) => reply.status(201).send(await p.twilio.numbers.create(twilioPrincipal(req), (req.body ?? {}) as Form)),
       );
-      tw.get(`${numbers}/:Sid.json`, { config: numberScope, schema: { tags, summary: 'A phone number', params: ItemParams, response: { 200: NumberResource, ...twilioErrors(401, 403, 404) } } }, async (req) =>
+      tw.get(`${numbers}/:Sid.json`, { config: numberScope, schema: { tags, security, summary: 'A phone number', params: ItemParams, response: { 200: NumberResource, ...twilioErrors(401, 403, 404) } } }, async (req) =>
         p.twilio.numbers.fetch(twilioPrincipal(req), (req.params as { Sid: string }).Sid, pathOf(req)),
       );
       tw.post(
         `${numbers}/:Sid.json`,
         {
           config: numberScope,
-          schema: { tags, summary: "Set a number's SmsUrl, SmsMethod, FriendlyName (for this credential's mode)", params: ItemParams, body: NumberForm, response: { 200: NumberResource, ...twilioErrors(400, 401, 403, 404) } },
+          schema: { tags, security, summary: "Set a number's SmsUrl, SmsMethod, FriendlyName (for this credential's mode)", params: ItemParams, body: NumberForm, response: { 200: NumberResource, ...twilioErrors(400, 401, 403, 404) } },
         },
         async (req) => p.twilio.numbers.update(twilioPrincipal(req), (req.params as { Sid: string }).Sid, (req.body ?? {}) as Form, pathOf(req)),
       );
       tw.delete(
         `${numbers}/:Sid.json`,
-        { config: numberScope, schema: { tags, summary: 'Remove a phone number (the sender)', params: ItemParams, response: { 204: Type.Null(), ...twilioErrors(401, 403, 404) } } },
+        { config: numberScope, schema: { tags, security, summary: 'Remove a phone number (the sender)', params: ItemParams, response: { 204: Type.Null(), ...twilioErrors(401, 403, 404) } } },
         async (req, reply) => {
           await p.twilio.numbers.remove(twilioPrincipal(req), (req.params as { Sid: string }).Sid, pathOf(req));
           return reply.status(204).send();
