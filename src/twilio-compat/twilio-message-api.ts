@@ -85,8 +85,12 @@ export class TwilioMessageApi {
     if (serviceSid) {
       const poolId = idOf(serviceSid, 'pool', ['MG']);
       if (!poolId) throw twilioInvalid(21705, 'MessagingServiceSid', `${serviceSid} is not a valid Messaging Service SID.`);
-      // With From as well, Twilio sends from that number under the service's settings.
+      // With From as well, Twilio sends from that number under the service's settings: the
+      // service must still be one of the account's.
       if (!from) input.sender_pool_id = poolId;
+      else if (!(await this.storage.read.selectFrom('sender_pools').select('id').where('id', '=', poolId).where('account_id', '=', pr.accountId).executeTakeFirst())) {
+        throw twilioInvalid(21705, 'MessagingServiceSid', `${serviceSid} is not a messaging service of this account.`);
+      }
     }
     const body = one(f, 'Body');
     const media = many(f, 'MediaUrl');
@@ -358,7 +362,7 @@ export class TwilioMessageApi {
     };
     const sidOfRow = (r: (typeof rows)[number]) => messageSid({ id: r.id, channel: r.channel });
     const hasNext = token?.dir === 'before' ? rows.length > 0 : more;
-    const hasPrevious = token?.dir === 'before' ? more : page > 0 && rows.length > 0;
+    const hasPrevious = token?.dir === 'before' ? more : (token !== null || page > 0) && rows.length > 0;
     return {
       end: page * pageSize + Math.max(messages.length - 1, 0),
       first_page_uri: uri(0),
