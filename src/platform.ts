@@ -39,6 +39,7 @@ import { SenderService } from './senders/sender-service.ts';
 import { openStorage, type Storage } from './storage/database.ts';
 import { TemplateService } from './templates/template-service.ts';
 import { migrate } from './storage/migrator.ts';
+import { createTwilioCompat, type TwilioCompat } from './twilio-compat/twilio-compat.ts';
 import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts';
 
 export interface PlatformOptions {
@@ -91,6 +92,8 @@ export interface Platform {
   campaigns: CampaignService;
   campaignRunner: CampaignRunner;
   backpressure: Backpressure;
+  /** The Twilio-compatible API (/2010-04-01): credentials, messages, incoming numbers. */
+  twilio: TwilioCompat;
   connectorLeases: ConnectorLeases;
   /** PostgreSQL: NOTIFY/LISTEN between processes; null on SQLite. */
   workSignal: WorkSignal | null;
@@ -210,6 +213,20 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   });
   campaigns.onWork(() => campaignRunner.wake());
   campaignRunner.onCompleted(() => webhooks.worker.wake());
+  const senderAdmin = new SenderService(storage, clock, throttle);
+  const twilio = createTwilioCompat({
+    storage,
+    clock,
+    log,
+    sealer,
+    credentials,
+    messages,
+    templates,
+    backpressure,
+    senders: senderAdmin,
+    webhookWorker: webhooks.worker,
+    allowPrivateUrls: config.SWITCHBOARD_ALLOW_PRIVATE_URLS,
+  });
 
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
@@ -240,7 +257,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     throttle,
     connectorAdmin: new ConnectorService(storage, clock, sealer, connectors, router, throttle),
     routeAdmin: new RouteService(storage, clock, router),
-    senderAdmin: new SenderService(storage, clock, throttle),
+    senderAdmin,
     senderPoolAdmin: new SenderPoolService(storage, clock),
     sealer,
     receipts,
@@ -255,6 +272,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     campaigns,
     campaignRunner,
     backpressure,
+    twilio,
     connectorLeases,
     workSignal,
     role,

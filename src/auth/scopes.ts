@@ -29,6 +29,8 @@ export interface Principal {
   accountId: string;
   mode: Mode;
   scopes: string[];
-  kind: 'api_key' | 'oauth';
+  kind: 'api_key' | 'oauth' | 'twilio';
   credentialId: string;
+  /** Whether this principal may read message bodies (interfaces seam 2); absent means yes. */
+  bodies?: boolean;
 }

@@ -24,6 +24,7 @@ import { messageRoutes } from '../messages/message-routes.ts';
 import type { Platform } from '../platform.ts';
 import { reviewRoutes } from '../review/review-routes.ts';
 import { templateRoutes } from '../templates/template-routes.ts';
+import { twilioRoutes } from '../twilio-compat/twilio-routes.ts';
 import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -76,7 +77,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
         version: '0.1.0',
         description: 'The communication layer for business messaging. Every /v1 route takes Authorization: Bearer <API key or OAuth access token>. Errors: {"error": {"code", "message", "retryable", "request_id", "details"}}.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, twilioBasic: { type: 'http', scheme: 'basic', description: 'The Twilio-compatible API (/2010-04-01): account SID and auth token, or API key SID and secret.' } } },
       security: [{ bearer: [] }],
     },
   });
@@ -101,5 +102,6 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   audienceRoutes(app, p);
   campaignRoutes(app, p);
   await providerWebhookRoutes(app, p);
+  await twilioRoutes(app, p);
   return app;
 }

@@ -46,6 +46,12 @@ export interface PreparedMessage {
   held?: { reason: 'quiet_hours'; time_zone: string | null };
   /** More for the first event's data (an MMS fallback to SMS). */
   firstEvent?: Record<string, unknown>;
+  /**
+   * Rows another module keeps beside the message (src/twilio-compat: its StatusCallback),
+   * written in the message's own transaction, so they exist exactly when the message does.
+   * Not run for an idempotent replay.
+   */
+  alsoWrite?: (tx: Tx) => Promise<void>;
 }
 
 /** Returns the message input with `template` rendered into `body` (and recorded in metadata). */
@@ -355,6 +361,7 @@ export class MessageService {
         out.push(group);
       }
       if (fresh.length) await this.insertAccepted(tx, fresh, now);
+      for (const f of fresh) if (f.alsoWrite) await f.alsoWrite(tx);
       return out;
     });
     if (fresh.length) {

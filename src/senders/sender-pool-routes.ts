@@ -8,6 +8,7 @@ import type { Platform } from '../platform.ts';
 const PoolView = Type.Object({
   id: Type.String(),
   object: Type.Literal('sender_pool'),
+  messaging_service_sid: Type.String({ description: 'The pool as a Twilio messaging service: give it as MessagingServiceSid on the Twilio-compatible API.' }),
   name: Type.String(),
   sender_ids: Type.Array(Type.String()),
   addresses: Type.Array(Type.String()),

@@ -10,12 +10,15 @@ import type { Storage, Tx } from '../storage/database.ts';
 import type { SenderPoolsTable } from '../storage/schema.ts';
 import { configChanged } from '../storage/read-cache.ts';
 import { transaction } from '../storage/transactions.ts';
+import { sidOf } from '../twilio-compat/sids.ts';
 
 const MAX_MEMBERS = 1000;
 
 export interface SenderPoolView {
   id: string;
   object: 'sender_pool';
+  /** The pool as a Twilio messaging service (MG…), for MessagingServiceSid on /2010-04-01. */
+  messaging_service_sid: string;
   name: string;
   sender_ids: string[];
   addresses: string[];
@@ -45,6 +48,7 @@ export class SenderPoolService {
     return {
       id: row.id,
       object: 'sender_pool',
+      messaging_service_sid: sidOf(row.id),
       name: row.name,
       sender_ids: members.map((m) => m.id),
       addresses: members.map((m) => m.address),

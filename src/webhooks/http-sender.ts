@@ -24,6 +24,15 @@ export interface SenderOptions {
   allowPrivate: boolean;
 }
 
+/** How one request differs from a Standard Webhooks POST (a delivery target kind's own encoding). */
+export interface RequestOptions {
+  method?: 'POST' | 'GET';
+  contentType?: string;
+  userAgent?: string;
+  /** How much of the answer to read (default RESPONSE_BODY_CAP). */
+  bodyCap?: number;
+}
+
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
@@ -47,7 +56,9 @@ export class HttpSender {
 
   constructor(private opts: SenderOptions) {}
 
-  post(url: string, headers: Record<string, string>, payload: string): Promise<SendResult> {
+  post(url: string, headers: Record<string, string>, payload: string, opts: RequestOptions = {}): Promise<SendResult> {
+    const cap = opts.bodyCap ?? RESPONSE_BODY_CAP;
+    const method = opts.method ?? 'POST';
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     return new Promise<SendResult>((resolve) => {
@@ -60,7 +71,7 @@ export class HttpSender {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        const body = size > 0 ? Buffer.concat(chunks).subarray(0, RESPONSE_BODY_CAP).toString('utf8') : status === null ? null : '';
+        const body = size > 0 ? Buffer.concat(chunks).subarray(0, cap).toString('utf8') : status === null ? null : '';
         resolve({ status, body, latencyMs: status === null ? elapsed() : latencyMs, error });
       };
       let target: URL;
@@ -72,9 +83,13 @@ export class HttpSender {
       }
       const isHttps = target.protocol === 'https:';
       const req = (isHttps ? https : http).request(target, {
-        method: 'POST',
+        method,
         agent: isHttps ? this.httpsAgent : this.httpAgent,
-        headers: { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'user-agent': 'Switchboard-Webhooks/1' },
+        headers: {
+          ...headers,
+          ...(method === 'POST' ? { 'content-type': opts.contentType ?? 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
+          'user-agent': opts.userAgent ?? 'Switchboard-Webhooks/1',
+        },
         lookup: this.opts.allowPrivate ? undefined : (guardedLookup as unknown as typeof dnsLookup),
       });
       // The whole exchange, headers and the capped body, must fit in the timeout. An answer whose
@@ -93,7 +108,7 @@ export class HttpSender {
           size += chunk.length;
           // Enough: never buffer a large answer. Destroying drops the connection instead of
           // draining megabytes we would throw away.
-          if (size >= RESPONSE_BODY_CAP) {
+          if (size >= cap) {
             res.destroy();
             finish(null);
           }
@@ -103,7 +118,7 @@ export class HttpSender {
         res.on('close', () => finish(null));
       });
       req.on('error', (err: NodeJS.ErrnoException) => finish(err.code ? `${err.code}: ${err.message}` : err.message));
-      req.end(payload);
+      req.end(method === 'POST' ? payload : undefined);
     });
   }
 

@@ -4,8 +4,9 @@
 // Terminology:
 //   event     — an outbox row (events/outbox.ts), written in the same transaction as the change
 //               that caused it. Its payload is the exact body every receiver gets.
-//   target    — where a delivery goes: a webhook endpoint (`we_…`) or a message's own
-//               status_callback (`cb:<url>`). Ordering and concurrency are per target.
+//   target    — where a delivery goes: a webhook endpoint (`we_…`), a message's own
+//               status_callback (`cb:<url>`), or a target of another kind (`TargetKind`, e.g.
+//               the Twilio-style callbacks, `twcb:<url>`). Ordering and concurrency are per target.
 //   fan-out   — in ONE transaction: read events not yet fanned out, insert one delivery per
 //               matching target, mark the events fanned out. Either both commit or neither, so
 //               an event is never skipped and never fanned out twice.
@@ -27,11 +28,12 @@ import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Storage } from '../storage/database.ts';
 import { inboundFacts, routeInbound } from './inbound-routing.ts';
-import { HttpSender, type SendResult } from './http-sender.ts';
+import { HttpSender, RESPONSE_BODY_CAP, type RequestOptions, type SendResult } from './http-sender.ts';
 import { nextAttemptAt, type RetrySchedule } from './schedule.ts';
 import { activeSecrets, signedHeaders } from './signing.ts';
 import type { WebhookService } from './webhook-service.ts';
 import { webhookDb, type WebhookDB, type WebhookDeliveriesTable, type WebhookEndpointsTable, type WebhookTx } from './webhook-tables.ts';
+import type { Selectable } from 'kysely';
 
 export interface WebhookWorkerOptions {
   workerId: string;
@@ -52,6 +54,29 @@ export interface WebhookWorkerOptions {
 const COALESCE_MS = 10;
 
 type Claimed = WebhookDeliveriesTable & { payload: string; endpoint?: WebhookEndpointsTable };
+
+export type OutboxRow = Selectable<WebhookDB['outbox']>;
+/** A claimed delivery of a TargetKind: the delivery row and its event's payload. */
+export type KindDelivery = WebhookDeliveriesTable & { payload: string };
+
+/**
+ * Another kind of delivery target, with its own fan-out, body encoding and signature, on the
+ * same delivery rows: durable, at least once, in order per message and target, retried on the
+ * schedule. The Twilio-compatible callbacks (src/twilio-compat) are one.
+ */
+export interface TargetKind {
+  /** Starts every target of this kind (`twcb:`); the rest of the target is the URL. */
+  prefix: string;
+  /** In the fan-out transaction: the deliveries these events make for this kind. */
+  fanOut(tx: WebhookTx, events: OutboxRow[]): Promise<Array<{ event: OutboxRow; url: string }>>;
+  /** Just before each attempt (so a rotated key signs the retry): what to send. */
+  request(d: KindDelivery): Promise<{ url: string; headers: Record<string, string>; body: string } & RequestOptions>;
+  /**
+   * After a 2xx answer, before the outcome is recorded (the answer can be acted on: TwiML).
+   * Returns a note for the attempt log, or null. Throwing makes the attempt a failure, retried.
+   */
+  answered?(d: KindDelivery, answer: SendResult): Promise<string | null>;
+}
 
 interface Outcome {
   d: Claimed;
@@ -80,6 +105,7 @@ export class WebhookWorker {
   private lastScan = 0;
   private needScan = true;
   private freed = new Set<string>();
+  private kinds: TargetKind[] = [];
   private readonly fanOutBatch: number;
   private readonly maxInFlight: number;
   private readonly perTargetMax: number;
@@ -160,6 +186,11 @@ export class WebhookWorker {
     // Ready to be started (or driven by runOnce) again, with fresh connections.
     this.sender = new HttpSender({ timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivateUrls });
     this.stopping = false;
+  }
+
+  /** Registers another kind of target (see TargetKind). */
+  addTargetKind(kind: TargetKind): void {
+    this.kinds.push(kind);
   }
 
   /** New events may exist (a status changed in this process): fan out and scan at once. */
@@ -301,12 +332,12 @@ export class WebhookWorker {
         for (const r of rows) callbacks.set(r.id, r.status_callback!);
       }
       const deliveries: WebhookDeliveriesTable[] = [];
-      const make = (e: (typeof events)[number], endpoint: WebhookEndpointsTable | null, url: string): WebhookDeliveriesTable => ({
+      const make = (e: (typeof events)[number], endpoint: WebhookEndpointsTable | null, url: string, target?: string): WebhookDeliveriesTable => ({
         id: newId('whd', now),
         account_id: e.account_id,
         mode: e.mode,
         endpoint_id: endpoint?.id ?? null,
-        target: endpoint ? endpoint.id : `cb:${url}`,
+        target: target ?? (endpoint ? endpoint.id : `cb:${url}`),
         url,
         outbox_id: Number(e.id),
         message_id: e.message_id,
@@ -337,6 +368,9 @@ export class WebhookWorker {
         }
         const cb = e.message_id ? callbacks.get(e.message_id) : undefined;
         if (cb && e.type.startsWith('message.')) deliveries.push(make(e, null, cb));
+      }
+      for (const kind of this.kinds) {
+        for (const t of await kind.fanOut(tx, events)) deliveries.push(make(t.event, null, t.url, `${kind.prefix}${t.url}`));
       }
       // A delivery with an earlier pending one for the same message and target WAITS (no due
       // time) instead of being due and rejected by every claim; the earlier one's completion
@@ -446,6 +480,8 @@ export class WebhookWorker {
   }
 
   private async attempt(d: Claimed): Promise<void> {
+    const kind = this.kinds.find((k) => d.target.startsWith(k.prefix));
+    if (kind) return this.attemptOfKind(kind, d);
     let url = d.url;
     let secrets: string[];
     let endpoint: WebhookEndpointsTable | undefined;
@@ -461,6 +497,35 @@ export class WebhookWorker {
     const requestId = newId('whreq', startedAt);
     const headers = { ...signedHeaders(d.id, new Date(this.wallClock.now()), d.payload, secrets), 'x-switchboard-request-id': requestId, 'x-switchboard-attempt': String(d.attempts + 1) };
     const result = await this.sender.post(url, headers, d.payload);
+    await this.settle(d, endpoint, url, requestId, startedAt, result);
+  }
+
+  private async attemptOfKind(kind: TargetKind, d: Claimed): Promise<void> {
+    const startedAt = this.clock.now();
+    const requestId = newId('whreq', startedAt);
+    let result: SendResult;
+    let url = d.url;
+    try {
+      const { url: target, headers, body, ...opts } = await kind.request(d);
+      url = target;
+      result = await this.sender.post(url, { ...headers, 'x-switchboard-request-id': requestId, 'x-switchboard-attempt': String(d.attempts + 1) }, body, opts);
+      if (!this.stopping && kind.answered && result.status !== null && result.status >= 200 && result.status < 300) {
+        try {
+          const note = await kind.answered(d, result);
+          if (note) result = { ...result, error: note };
+        } catch (err) {
+          // Acting on the answer failed (the database, say): the delivery goes again, and the
+          // kind's own idempotency keeps what it already did from happening twice.
+          result = { ...result, status: null, error: `acting on the answer failed: ${(err as Error).message}` };
+        }
+      }
+    } catch (err) {
+      result = { status: null, body: null, latencyMs: 0, error: `could not build the request: ${(err as Error).message}` };
+    }
+    await this.settle(d, undefined, url, requestId, startedAt, result);
+  }
+
+  private async settle(d: Claimed, endpoint: WebhookEndpointsTable | undefined, url: string, requestId: string, startedAt: number, result: SendResult): Promise<void> {
     if (this.stopping) {
       // Shutting down cut this request: not the receiver's fault, so no attempt is counted. The
       // lease is released and the delivery goes again (the receiver may get it twice).
@@ -513,7 +578,7 @@ export class WebhookWorker {
       const error = r.error ?? (ok ? null : `HTTP ${r.status}`);
       const kind = ok ? 'success' : gone ? 'gone' : r.status !== null ? 'http_error' : /no answer within/.test(r.error ?? '') ? 'timeout' : 'network_error';
       this.attemptsTotal.inc({ outcome: kind });
-      attemptRows.push({ delivery_id: d.id, attempt: attempts, request_id: requestId, url, at: startedAt, response_status: r.status, latency_ms: r.latencyMs, response_body: r.body, error });
+      attemptRows.push({ delivery_id: d.id, attempt: attempts, request_id: requestId, url, at: startedAt, response_status: r.status, latency_ms: r.latencyMs, response_body: r.body?.slice(0, RESPONSE_BODY_CAP) ?? null, error });
       if (ok) {
         // The common case, written in bulk below.
         const list = deliveredByCode.get(r.status!) ?? [];
