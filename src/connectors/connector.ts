@@ -10,6 +10,7 @@
 import type { Clock } from '../clock.ts';
 import type { ErrorClass } from '../errors.ts';
 import type { Storage } from '../storage/database.ts';
+import type { VoiceResult } from '../voice/voice-outcome.ts';
 
 export type Channel = 'sms' | 'mms' | 'voice' | 'rvm';
 
@@ -42,6 +43,8 @@ export interface Receipt {
   message?: string;
   providerCode?: string;
   raw?: unknown;
+  /** Voice and rvm: the call's outcome, duration and who answered (voice/voice-outcome.ts). */
+  voice?: VoiceResult;
 }
 
 export interface InboundMessage {

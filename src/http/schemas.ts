@@ -43,6 +43,17 @@ export const MessageSchema = Type.Object(
       }),
       Type.Null(),
     ]),
+    voice: Type.Union(
+      [
+        Type.Object({
+          outcome: Type.Union([Type.String({ enum: ['answered', 'machine', 'no_answer', 'busy', 'failed'] }), Type.Null()]),
+          duration_s: Type.Union([Type.Integer(), Type.Null()], { description: 'Call length in seconds, as the provider reports it.' }),
+          answered_by: Type.Union([Type.String({ enum: ['human', 'machine', 'fax', 'unknown'] }), Type.Null()]),
+        }),
+        Type.Null(),
+      ],
+      { description: 'Voice and rvm: what happened on the call (null for sms and mms; its fields null until the call is over).' },
+    ),
     attempts: Type.Integer(),
     send_at: Nullable(Type.String({ format: 'date-time' })),
     expires_at: Nullable(Type.String({ format: 'date-time' })),
