@@ -14,6 +14,17 @@ export const CONNECTOR_CHANNELS: Record<string, readonly Channel[]> = {
   plivo: ['sms', 'mms'],
 };
 
+/**
+ * Types that need an audio file for these channels: given only text, such a message is spoken
+ * by text to speech (media/text-to-speech.ts) before the submit, and refused at acceptance when
+ * no text-to-speech program is installed. Twilio is not here: it speaks text itself (<Say>).
+ */
+export const CONNECTOR_NEEDS_AUDIO: Record<string, readonly Channel[]> = {};
+
+export function needsAudio(type: string | undefined, channel: string): boolean {
+  return type !== undefined && (CONNECTOR_NEEDS_AUDIO[type] ?? []).some((c) => c === channel);
+}
+
 /** Whether a connector type carries a channel. A type not listed here is not limited by routing. */
 export function carries(type: string, channel: string): boolean {
   const channels = CONNECTOR_CHANNELS[type];
