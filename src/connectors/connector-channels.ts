@@ -8,7 +8,7 @@ export const CONNECTOR_CHANNELS: Record<string, readonly Channel[]> = {
   simulator: ['sms', 'mms', 'voice', 'rvm'],
   // SMPP v3.4 carries text; media would need a WAP push or a provider-specific TLV.
   smpp: ['sms'],
-  twilio: ['sms', 'mms'],
+  twilio: ['sms', 'mms', 'voice'], // voice: Programmable Voice calls that say text or play audio
   telnyx: ['sms', 'mms'],
   vonage: ['sms', 'mms'], // MMS through the Messages API
   plivo: ['sms', 'mms'],
