@@ -17,7 +17,7 @@
 import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createHmac } from 'node:crypto';
-import { AppError, type ErrorClass } from '../../errors.ts';
+import { AppError } from '../../errors.ts';
 import type { ConnectorDeps, ConnectorRow, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
 import { classifyTwilioCode } from './twilio-codes.ts';
 import { isCallCallback, sendCall, twilioCallReceipt, validateTwilioVoiceConfig, type TwilioVoiceConfig } from './twilio-voice.ts';
