@@ -12,6 +12,7 @@ export const CONNECTOR_CHANNELS: Record<string, readonly Channel[]> = {
   telnyx: ['sms', 'mms'],
   vonage: ['sms', 'mms'], // MMS through the Messages API
   plivo: ['sms', 'mms'],
+  dropcowboy: ['rvm'],
 };
 
 /**
@@ -19,7 +20,9 @@ export const CONNECTOR_CHANNELS: Record<string, readonly Channel[]> = {
  * by text to speech (media/text-to-speech.ts) before the submit, and refused at acceptance when
  * no text-to-speech program is installed. Twilio is not here: it speaks text itself (<Say>).
  */
-export const CONNECTOR_NEEDS_AUDIO: Record<string, readonly Channel[]> = {};
+export const CONNECTOR_NEEDS_AUDIO: Record<string, readonly Channel[]> = {
+  dropcowboy: ['rvm'], // audio_url: it takes no text of ours
+};
 
 export function needsAudio(type: string | undefined, channel: string): boolean {
   return type !== undefined && (CONNECTOR_NEEDS_AUDIO[type] ?? []).some((c) => c === channel);
