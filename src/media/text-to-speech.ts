@@ -119,18 +119,36 @@ export class TextToSpeech {
   }
 }
 
-/** Runs one program without a shell; rejects on a non-zero exit, a signal or the timeout. */
+/**
+ * Runs one program without a shell; rejects on a non-zero exit, a signal or the timeout. The
+ * program gets a process group of its own, so that at the timeout whatever it started dies too.
+ */
 function run(program: string, args: string[], input: string | null, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'ignore', 'pipe'], shell: false, timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const child = spawn(program, args, { stdio: ['pipe', 'ignore', 'pipe'], shell: false, detached: true });
     let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, timeoutMs);
     child.stderr.on('data', (c: Buffer) => {
       if (stderr.length < 2000) stderr += c.toString();
     });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    // 'exit', not 'close': a killed program's children may hold its pipes open a while longer.
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
       if (code === 0) resolve();
-      else reject(new Error(signal ? `${program} was stopped (${signal}${signal === 'SIGKILL' ? `, over ${timeoutMs} ms` : ''})` : `${program} exited with ${code}: ${stderr.trim().slice(0, 300)}`));
+      else if (timedOut) reject(new Error(`${program} was stopped (SIGKILL, over ${timeoutMs} ms)`));
+      else reject(new Error(signal ? `${program} was stopped (${signal})` : `${program} exited with ${code}: ${stderr.trim().slice(0, 300)}`));
     });
     child.stdin.on('error', () => {}); // a program that exits early closes its stdin; its exit code says why
     child.stdin.end(input ?? '');
