@@ -132,11 +132,6 @@ export class DropCowboyConnector extends HttpProviderConnector<DropCowboyConfig>
     return trimSlash(this.config.base_url ?? DROPCOWBOY_BASE_URL);
   }
 
-  private publicBase(fallback?: string): string | undefined {
-    const b = this.config.webhook_base_url ?? this.deps.publicUrl ?? fallback;
-    return b ? trimSlash(b) : undefined;
-  }
-
   /** The token in a send's callback_url: only we (and Drop Cowboy, which we told) know it. */
   private callbackToken(reference: string): string {
     return createHmac('sha256', this.config.api_secret).update(`dropcowboy-callback\u0000${this.id}\u0000${reference}`).digest('base64url');

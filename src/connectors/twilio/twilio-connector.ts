@@ -67,12 +67,6 @@ export class TwilioConnector extends HttpProviderConnector<TwilioConfig> {
     return trimSlash(this.config.base_url ?? TWILIO_BASE_URL);
   }
 
-  /** Our public base URL as the provider sees it, if we know one. */
-  private publicBase(fallback?: string): string | undefined {
-    const b = this.config.webhook_base_url ?? this.deps.publicUrl ?? fallback;
-    return b ? trimSlash(b) : undefined;
-  }
-
   /** HTTP Basic account_sid:auth_token, for every REST call. */
   private get authorization(): string {
     return `Basic ${Buffer.from(`${this.config.account_sid}:${this.config.auth_token}`).toString('base64')}`;
