@@ -74,7 +74,7 @@ export const MessageCreate = Type.Object(
     from: Type.Optional(Type.String({ description: 'A sender of the account, or a sender pool (pool_…); when absent, the default pool or sender.' })),
     sender_pool_id: Type.Optional(Type.String({ description: 'A sender pool to pick the sender from (sticky sender, area-code match); same as from: "pool_…".' })),
     channel: Type.Optional(Type.String({ enum: ['sms', 'mms', 'voice', 'rvm'], default: 'sms' })),
-    media_urls: Type.Optional(Type.Array(Type.String(), { maxItems: 10 })),
+    media_urls: Type.Optional(Type.Array(Type.String(), { maxItems: 10, description: 'mms: the images; voice and rvm: media_urls[0] is the audio to play (else the text is spoken). Upload files with POST /v1/media.' })),
     purpose: Type.Optional(Type.String({ enum: ['transactional', 'marketing'] })),
     send_at: Type.Optional(Type.String({ description: 'ISO 8601; the message waits as `scheduled` until then.' })),
     validity_period: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds the message may wait to be sent and delivered.' })),
