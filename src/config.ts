@@ -69,6 +69,13 @@ export const ConfigSchema = z.object({
   SWITCHBOARD_WEBHOOK_SCHEDULE: z.string().regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, 'must be durations like 5s,30s,2m,1h').default('5s,30s,2m,10m,30m,1h,2h'),
   SWITCHBOARD_WEBHOOK_RETRY_WINDOW: z.string().regex(/^\d+(ms|s|m|h)$/, 'must be a duration like 24h').default('24h'),
   SWITCHBOARD_WEBHOOK_TIMEOUT_MS: int(50, 120_000).default(10_000),
+  /** Largest media upload (audio or image), in bytes. */
+  SWITCHBOARD_MEDIA_MAX_BYTES: int(1024, 100 * 1024 * 1024).default(5 * 1024 * 1024),
+  /** Text to speech for voice/rvm routes that need audio: the program (a name on PATH or a path), its voice, the converter to telephony audio, and how long each may run. */
+  SWITCHBOARD_TTS_PROGRAM: z.string().min(1).default('espeak-ng'),
+  SWITCHBOARD_TTS_VOICE: z.string().regex(/^[A-Za-z0-9_+-]{1,40}$/, 'must be an espeak-ng voice name such as en-us').default('en-us'),
+  SWITCHBOARD_TTS_CONVERTER: z.string().min(1).default('sox'),
+  SWITCHBOARD_TTS_TIMEOUT_MS: int(100, 120_000).default(15_000),
   connectors: z.array(DeclaredConnector).optional(),
   senders: z.array(DeclaredSender).optional(),
   routes: z.array(DeclaredRoute).optional(),

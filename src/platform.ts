@@ -27,6 +27,9 @@ import { newId } from './ids.ts';
 import { createLogger } from './logger.ts';
 import { Backpressure } from './messages/backpressure.ts';
 import { MessageService, IDEMPOTENCY_TTL_MS } from './messages/message-service.ts';
+import { MediaService } from './media/media-service.ts';
+import { TextToSpeech } from './media/text-to-speech.ts';
+import { speechCheck } from './media/speech-check.ts';
 import { StatusMachine } from './messages/status-machine.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { ReviewService } from './review/review-service.ts';
@@ -94,6 +97,9 @@ export interface Platform {
   backpressure: Backpressure;
   /** The Twilio-compatible API (/2010-04-01): credentials, messages, incoming numbers. */
   twilio: TwilioCompat;
+  /** Uploaded and rendered media (src/media), and text to speech. */
+  media: MediaService;
+  speech: TextToSpeech;
   connectorLeases: ConnectorLeases;
   /** PostgreSQL: NOTIFY/LISTEN between processes; null on SQLite. */
   workSignal: WorkSignal | null;
@@ -146,6 +152,13 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     statuses,
     new SenderPools(storage, clock),
   );
+  const media = new MediaService(storage, clock, { maxBytes: config.SWITCHBOARD_MEDIA_MAX_BYTES, publicUrl: () => config.SWITCHBOARD_PUBLIC_URL });
+  const speech = new TextToSpeech(
+    { program: config.SWITCHBOARD_TTS_PROGRAM, converter: config.SWITCHBOARD_TTS_CONVERTER, voice: config.SWITCHBOARD_TTS_VOICE, timeoutMs: config.SWITCHBOARD_TTS_TIMEOUT_MS },
+    media,
+    () => config.SWITCHBOARD_PUBLIC_URL,
+  );
+  messages.checkSpeechWith(speechCheck(router, speech));
   const inbox = new InboxService(clock, consent, contacts, messages, log);
   const receipts = new ReceiptService(storage, clock, statuses, consent, review, log, inbox);
   const sink: ConnectorSink = {
@@ -162,6 +175,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     sink,
     simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
     publicUrl: config.SWITCHBOARD_PUBLIC_URL,
+    speech,
   }, sealer);
   const workerId = newId('worker');
   // One process per stateful session: an API process never binds; workers bind what they lease.
@@ -273,6 +287,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     campaignRunner,
     backpressure,
     twilio,
+    media,
+    speech,
     connectorLeases,
     workSignal,
     role,

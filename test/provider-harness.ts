@@ -8,9 +8,9 @@ export const PROVIDER_SENDER = '+14155550100';
 
 export async function connectProvider(
   env: TestEnv,
-  opts: { name: string; type: string; capabilities: string[]; config: (base: string) => Record<string, unknown> },
+  opts: { name: string; type: string; capabilities: string[]; config: (base: string) => Record<string, unknown>; port?: number },
 ): Promise<{ base: string; connectorId: string; createdBody: string }> {
-  await env.app.listen({ port: 0, host: '127.0.0.1' });
+  await env.app.listen({ port: opts.port ?? 0, host: '127.0.0.1' });
   const addr = env.app.server.address();
   const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   const created = await env.req('POST', '/v1/connectors', { body: { name: opts.name, type: opts.type, config: opts.config(base) } });
@@ -21,6 +21,19 @@ export async function connectProvider(
   const route = await env.req('POST', '/v1/routes', { body: { priority: 1, filters: { prefix: '+1415' }, connector_id: connectorId } });
   assert.equal(route.statusCode, 201, route.body);
   return { base, connectorId, createdBody: created.body };
+}
+
+/** A port free on 127.0.0.1 now, for a test that must know its public URL before it listens. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** Reading live-mode messages of the harness's account. */

@@ -1,6 +1,7 @@
 // Connector types, one entry each. A new provider is a folder under connectors/ and an entry
 // here: how to start a session, and how to check a config before it is stored.
 import type { ConnectorFactory } from './connector.ts';
+import { DropCowboyConnector, validateDropCowboyConfig } from './dropcowboy/dropcowboy-connector.ts';
 import { PlivoConnector, validatePlivoConfig } from './plivo/plivo-connector.ts';
 import { SimulatorConnector } from './simulator/simulator-connector.ts';
 import { SmppConnector, validateSmppConfig } from './smpp/smpp-connector.ts';
@@ -31,4 +32,5 @@ export const CONNECTOR_TYPES: Record<string, ConnectorType> = {
   telnyx: { create: (row, deps) => new TelnyxConnector(row, deps), validate: validateTelnyxConfig, webhooks: true },
   vonage: { create: (row, deps) => new VonageConnector(row, deps), validate: validateVonageConfig, webhooks: true },
   plivo: { create: (row, deps) => new PlivoConnector(row, deps), validate: validatePlivoConfig, webhooks: true },
+  dropcowboy: { create: (row, deps) => new DropCowboyConnector(row, deps), validate: validateDropCowboyConfig, webhooks: true },
 };

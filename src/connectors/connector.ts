@@ -10,6 +10,7 @@
 import type { Clock } from '../clock.ts';
 import type { ErrorClass } from '../errors.ts';
 import type { Storage } from '../storage/database.ts';
+import type { VoiceResult } from '../voice/voice-outcome.ts';
 
 export type Channel = 'sms' | 'mms' | 'voice' | 'rvm';
 
@@ -42,6 +43,8 @@ export interface Receipt {
   message?: string;
   providerCode?: string;
   raw?: unknown;
+  /** Voice and rvm: the call's outcome, duration and who answered (voice/voice-outcome.ts). */
+  voice?: VoiceResult;
 }
 
 export interface InboundMessage {
@@ -130,6 +133,13 @@ export interface ConnectorDeps {
   simulator: { receiptDelayMs: number; slowSubmitMs: number; pollMs: number };
   /** SWITCHBOARD_PUBLIC_URL: where providers reach our /hooks routes. */
   publicUrl?: string;
+  /** Text to speech, for types that need audio (CONNECTOR_NEEDS_AUDIO): audio of a text, by public URL. */
+  speech?: SpeechRenderer;
+}
+
+export interface SpeechRenderer {
+  /** Throws (SpeechUnavailableError or another error) when it cannot render. */
+  render(req: { accountId: string; mode: string; text: string }): Promise<{ mediaId: string; url: string; contentType: string; cached: boolean }>;
 }
 
 export type ConnectorFactory = (row: ConnectorRow, deps: ConnectorDeps) => Connector;

@@ -3,7 +3,7 @@
 // A provider adds its type, its channels and `send`, plus `handleWebhook` for callbacks.
 import type { Channel, Connector, ConnectorCapabilities, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, SubmitResult } from './connector.ts';
 
-export abstract class HttpProviderConnector<C extends { max_in_flight?: number }> implements Connector {
+export abstract class HttpProviderConnector<C extends { max_in_flight?: number; webhook_base_url?: string }> implements Connector {
   abstract readonly type: string;
   readonly id: string;
   readonly capabilities: ConnectorCapabilities;
@@ -45,6 +45,12 @@ export abstract class HttpProviderConnector<C extends { max_in_flight?: number }
     } finally {
       this.inFlight--;
     }
+  }
+
+  /** Our public base URL as the provider sees it (config, else SWITCHBOARD_PUBLIC_URL, else `fallback`). */
+  protected publicBase(fallback?: string): string | undefined {
+    const b = this.config.webhook_base_url ?? this.deps.publicUrl ?? fallback;
+    return b ? b.replace(/\/+$/, '') : undefined;
   }
 
   /** One POST to the provider's API, its answer mapped to accepted or an error class. */

@@ -20,6 +20,7 @@ import type { Storage, Tx } from '../storage/database.ts';
 import { analyseText } from '../messages/encoding.ts';
 import type { Logger } from 'pino';
 import { transaction, TxBatcher } from '../storage/transactions.ts';
+import { voicePatch } from '../voice/voice-outcome.ts';
 
 export { OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keywordOf } from '../consent/messaging-settings.ts';
 
@@ -145,8 +146,16 @@ export class ReceiptService {
     const error = r.errorClass
       ? { error_class: r.errorClass, error_code: r.code ?? r.errorClass, error_message: r.message ?? '', provider_code: r.providerCode ?? null }
       : {};
-    const data = { receipt: r.status, provider_message_id: r.providerMessageId, held_until_submit_recorded: r.held === true, raw: r.raw ?? null, ...(r.errorClass ? { error_class: r.errorClass } : {}) };
-    const moved = await this.statuses.transition(tx, row, r.status, { at: now, data, patch: { ...error, lease_owner: null, lease_expires_at: null } });
+    const data = {
+      receipt: r.status,
+      provider_message_id: r.providerMessageId,
+      held_until_submit_recorded: r.held === true,
+      raw: r.raw ?? null,
+      ...(r.errorClass ? { error_class: r.errorClass } : {}),
+      ...(r.voice ? { voice: { outcome: r.voice.outcome, duration_s: r.voice.durationS ?? null, answered_by: r.voice.answeredBy ?? null } } : {}),
+    };
+    const voice = r.voice ? voicePatch(r.voice) : {};
+    const moved = await this.statuses.transition(tx, row, r.status, { at: now, data, patch: { ...error, ...voice, lease_owner: null, lease_expires_at: null } });
     if (!moved || !r.errorClass) return;
     if (r.errorClass === 'FILTERED' || r.errorClass === 'UNKNOWN_ERROR') {
       await this.review.create(tx, { accountId: row.account_id, mode: row.mode, messageId: row.id, errorClass: r.errorClass, reason: r.message ?? `Carrier reported ${r.errorClass}` });

@@ -21,6 +21,7 @@ import { settingsRoutes } from '../consent/settings-routes.ts';
 import { simulatorRoutes } from '../connectors/simulator/simulator-routes.ts';
 import { randomToken } from '../ids.ts';
 import { messageRoutes } from '../messages/message-routes.ts';
+import { mediaRoutes } from '../media/media-routes.ts';
 import type { Platform } from '../platform.ts';
 import { reviewRoutes } from '../review/review-routes.ts';
 import { templateRoutes } from '../templates/template-routes.ts';
@@ -101,6 +102,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   templateRoutes(app, p);
   audienceRoutes(app, p);
   campaignRoutes(app, p);
+  await mediaRoutes(app, p);
   await providerWebhookRoutes(app, p);
   await twilioRoutes(app, p);
   return app;

@@ -43,6 +43,17 @@ export const MessageSchema = Type.Object(
       }),
       Type.Null(),
     ]),
+    voice: Type.Union(
+      [
+        Type.Object({
+          outcome: Type.Union([Type.String({ enum: ['answered', 'machine', 'no_answer', 'busy', 'failed'] }), Type.Null()]),
+          duration_s: Type.Union([Type.Integer(), Type.Null()], { description: 'Call length in seconds, as the provider reports it.' }),
+          answered_by: Type.Union([Type.String({ enum: ['human', 'machine', 'fax', 'unknown'] }), Type.Null()]),
+        }),
+        Type.Null(),
+      ],
+      { description: 'Voice and rvm: what happened on the call (null for sms and mms; its fields null until the call is over).' },
+    ),
     attempts: Type.Integer(),
     send_at: Nullable(Type.String({ format: 'date-time' })),
     expires_at: Nullable(Type.String({ format: 'date-time' })),
@@ -63,7 +74,7 @@ export const MessageCreate = Type.Object(
     from: Type.Optional(Type.String({ description: 'A sender of the account, or a sender pool (pool_…); when absent, the default pool or sender.' })),
     sender_pool_id: Type.Optional(Type.String({ description: 'A sender pool to pick the sender from (sticky sender, area-code match); same as from: "pool_…".' })),
     channel: Type.Optional(Type.String({ enum: ['sms', 'mms', 'voice', 'rvm'], default: 'sms' })),
-    media_urls: Type.Optional(Type.Array(Type.String(), { maxItems: 10 })),
+    media_urls: Type.Optional(Type.Array(Type.String(), { maxItems: 10, description: 'mms: the images; voice and rvm: media_urls[0] is the audio to play (else the text is spoken). Upload files with POST /v1/media.' })),
     purpose: Type.Optional(Type.String({ enum: ['transactional', 'marketing'] })),
     send_at: Type.Optional(Type.String({ description: 'ISO 8601; the message waits as `scheduled` until then.' })),
     validity_period: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds the message may wait to be sent and delivered.' })),

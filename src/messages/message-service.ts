@@ -57,6 +57,9 @@ export interface PreparedMessage {
 /** Returns the message input with `template` rendered into `body` (and recorded in metadata). */
 export type TemplateHook = (principal: Principal, input: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
+/** The refusal for a text-only voice/rvm message on these connectors, or null when it can go. */
+export type SpeechCheck = (connectorIds: string[], channel: string) => AppError | null;
+
 export type CommitResult = { ok: true; message: MessageView; replayed: boolean } | { ok: false; error: AppError };
 
 function canonicalJson(v: unknown): string {
@@ -93,6 +96,16 @@ export class MessageService {
 
   onAccepted(fn: (rows: MessageRow[]) => void): void {
     this.acceptedListeners.push(fn);
+  }
+
+  private speechCheck: SpeechCheck | null = null;
+
+  /**
+   * Text to speech (src/media): a voice or rvm message given only text, on routes whose
+   * connectors need audio, is refused here when no text-to-speech program can render it.
+   */
+  checkSpeechWith(fn: SpeechCheck): void {
+    this.speechCheck = fn;
   }
 
   private templateHook: TemplateHook | null = null;
@@ -220,6 +233,10 @@ export class MessageService {
     const plan = await planRoute(this.router, db, { accountId: principal.accountId, mode: principal.mode, channel, to, purpose, from }, { body, mediaUrls }, this.settings.maxSegments);
     if (plan.kind === 'mms_not_supported') throw new AppError('FILTERED', plan.message, plan.details);
     if (plan.connectors.length === 0) throw new AppError('FILTERED', `No route carries ${channel} to ${to} for this account.`, { to, channel, reason: 'no_route' });
+    if ((channel === 'voice' || channel === 'rvm') && mediaUrls.length === 0 && this.speechCheck) {
+      const refusal = this.speechCheck(plan.connectors, channel);
+      if (refusal) throw refusal;
+    }
     const fallback = plan.kind === 'sms_fallback' ? plan : null;
 
     const id = newId('msg', now);

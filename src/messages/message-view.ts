@@ -1,6 +1,7 @@
 // The message object of the API (CONTRACT §4), made from a row. One function, used by every
 // route, webhook and CLI command that shows a message.
 import type { MessagesTable } from '../storage/schema.ts';
+import { voiceView, type VoiceView } from '../voice/voice-outcome.ts';
 
 export type MessageRow = MessagesTable;
 
@@ -29,6 +30,8 @@ export interface MessageView {
   provider_message_id: string | null;
   connector_id: string | null;
   error: MessageError | null;
+  /** Voice and rvm: the call's outcome (voice/voice-outcome.ts); null for sms and mms. */
+  voice: VoiceView | null;
   attempts: number;
   send_at: string | null;
   expires_at: string | null;
@@ -61,6 +64,7 @@ export function toMessageView(row: MessageRow): MessageView {
     error: row.error_class
       ? { class: row.error_class, code: row.error_code ?? row.error_class, message: row.error_message ?? '', provider_code: row.provider_code }
       : null,
+    voice: voiceView(row),
     attempts: row.attempts,
     send_at: iso(row.send_at),
     expires_at: iso(row.expires_at),

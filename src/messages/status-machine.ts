@@ -13,6 +13,7 @@ import type { Tx } from '../storage/database.ts';
 import { afterCommit, insertDeferred } from '../storage/transactions.ts';
 import { appendOutbox, type EventType, type OutboxEvent } from '../events/outbox.ts';
 import { toMessageView, type MessageRow } from './message-view.ts';
+import { isVoiceChannel } from '../voice/voice-outcome.ts';
 
 export const STATUSES = ['scheduled', 'queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'expired', 'canceled', 'received'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -80,7 +81,13 @@ export class StatusMachine {
       await recordEvents(tx, [{ messageId: row.id, status: to, at: opts.at, data: { ...opts.data, ignored: true, current_status: row.status } }]);
       return null;
     }
-    const patch = { ...opts.patch, status: to, updated_at: opts.at };
+    const patch: Partial<MessageRow> = { ...opts.patch, status: to, updated_at: opts.at };
+    // A call that failed before any outcome was reported (refused at submit, failed in a
+    // retry) still ends with an outcome: the message says the call failed.
+    if (to === 'failed' && isVoiceChannel(row.channel) && row.direction === 'outbound' && !row.voice_outcome && patch.voice_outcome === undefined) {
+      patch.voice_outcome = 'failed';
+      patch.voice_duration_s = 0;
+    }
     const res = await tx.updateTable('messages').set(patch).where('id', '=', row.id).where('status', '=', row.status).executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) throw new ConcurrentChangeError(row.id);
     const next: MessageRow = { ...row, ...patch };

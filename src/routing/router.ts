@@ -116,6 +116,11 @@ export class Router {
     return out;
   }
 
+  /** A connector's type as of the last candidates() call (known for every id it returned). */
+  typeOf(connectorId: string): string | undefined {
+    return this.connectorTypes.get(connectorId);
+  }
+
   private expand(route: RouteRow): string[] {
     if (route.connector_id) return [route.connector_id];
     if (!route.strategy) return [];

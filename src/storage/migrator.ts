@@ -11,6 +11,7 @@ import * as m006 from './migrations/006-inbound-routes.ts';
 import * as m007SenderPools from './migrations/007-sender-pools.ts';
 import * as m008Campaigns from './migrations/008-campaigns.ts';
 import * as m009Scaleout from './migrations/009-scaleout.ts';
+import * as m010VoiceMedia from './migrations/010-voice-media.ts';
 import * as m014TwilioCompat from './migrations/014-twilio-compat.ts';
 
 export interface MigrationContext {
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '007-sender-pools': m007SenderPools,
   '008-campaigns': m008Campaigns,
   '009-scaleout': m009Scaleout,
+  '010-voice-media': m010VoiceMedia,
   '014-twilio-compat': m014TwilioCompat,
 };
 

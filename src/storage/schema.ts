@@ -129,6 +129,10 @@ export interface MessagesTable {
   /** The throughput slot reserved for this message, and on which connector (dispatch/throttle.ts). */
   reserved_slot?: number | null;
   reserved_connector?: string | null;
+  /** Voice and rvm: what happened on the call (answered, machine, no_answer, busy, failed), migration 010. */
+  voice_outcome?: string | null;
+  voice_duration_s?: number | null;
+  voice_answered_by?: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -393,7 +397,22 @@ export interface LinkClicksTable {
   at: number;
 }
 
+export interface MediaTable {
+  id: string;
+  account_id: string;
+  mode: string;
+  token: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  data: Buffer;
+  source: string;
+  tts_key: string | null;
+  created_at: number;
+}
+
 export interface DB {
+  media: MediaTable;
   templates: TemplatesTable;
   template_versions: TemplateVersionsTable;
   lists: ListsTable;

@@ -8,6 +8,7 @@ import { sleep } from '../../clock.ts';
 import { transaction, TxBatcher } from '../../storage/transactions.ts';
 import type { Connector, ConnectorDeps, ConnectorRow, ConnectorState, OutboundMessage, Receipt, SubmitResult } from '../connector.ts';
 import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
+import { isVoiceChannel, spokenSeconds, type VoiceResult } from '../../voice/voice-outcome.ts';
 
 /** `+1 NXX 555 01YY`: the fictional North American range; YY picks the behaviour. */
 const FICTIONAL = /^\+1\d{3}55501(\d{2})$/;
@@ -21,6 +22,37 @@ const REPLIES: Record<number, string> = { 16: 'STOP', 17: 'C' };
 const REPLY_AFTER_RECEIPT_MS = 100;
 /** How long a pass holds the receipts and replies it took (see takeDue). */
 const DUE_LEASE_MS = 30_000;
+
+/**
+ * A voice call's or voicemail drop's outcome, as a carrier's call records would say it:
+ * delivered is answered by a person (voice) or a voicemail dropped (rvm), except voice number
+ * 08, whose call goes to an answering machine and leaves the message after the beep; 10 rings
+ * out unanswered; voice number 20 is busy; a filtered call (11) failed. The duration is the
+ * time the text takes to say (about 150 words a minute, 20 s for an audio file), plus 2 s of
+ * hello for a person or 12 s of greeting before the beep for a machine.
+ */
+function withVoiceOutcome(receipt: Receipt, m: OutboundMessage, yy: number | null): Receipt {
+  const spoken = m.body ? spokenSeconds(m.body) : 20;
+  let voice: VoiceResult;
+  let callStatus: string;
+  if (receipt.status === 'delivered') {
+    if (m.channel === 'rvm') voice = { outcome: 'machine', durationS: spoken, answeredBy: 'machine' };
+    else if (yy === 8) voice = { outcome: 'machine', durationS: spoken + 12, answeredBy: 'machine' };
+    else voice = { outcome: 'answered', durationS: spoken + 2, answeredBy: 'human' };
+    callStatus = 'completed';
+  } else if (yy === 10) {
+    voice = { outcome: 'no_answer', durationS: 0, answeredBy: null };
+    callStatus = 'no-answer';
+  } else if (yy === 20) {
+    voice = { outcome: 'busy', durationS: 0, answeredBy: null };
+    callStatus = 'busy';
+  } else {
+    voice = { outcome: 'failed', durationS: 0, answeredBy: null };
+    callStatus = 'failed';
+  }
+  const raw = { ...(receipt.raw as object), call_status: callStatus, answered_by: voice.answeredBy ?? null, duration: voice.durationS, ...(m.channel === 'rvm' && voice.outcome === 'machine' ? { voicemail_dropped: true } : {}) };
+  return { ...receipt, voice, raw };
+}
 
 export interface SimulatorConfig {
   reject_credentials?: boolean;
@@ -134,10 +166,11 @@ export class SimulatorConnector implements Connector {
     let receipt: Receipt | null = { providerMessageId: providerId, status: 'delivered', raw: { stat: 'DELIVRD', simulator: yy } };
     if (yy === 10) receipt = { providerMessageId: providerId, status: 'undelivered', errorClass: 'UNREACHABLE', code: 'UNREACHABLE', message: 'Handset off or out of coverage (simulator 10).', providerCode: 'SIM-10', raw: { stat: 'UNDELIV', err: '001', simulator: 10 } };
     if (yy === 11) receipt = { providerMessageId: providerId, status: 'undelivered', errorClass: 'FILTERED', code: 'FILTERED', message: 'Blocked by the carrier filter (simulator 11).', providerCode: 'SIM-11', raw: { stat: 'REJECTD', err: '011', simulator: 11 } };
-    if (yy === 18) receipt = null;
-    if (receipt && (m.channel === 'voice' || m.channel === 'rvm')) {
-      receipt.raw = { ...(receipt.raw as object), outcome: receipt.status === 'delivered' ? (m.channel === 'voice' ? 'answered' : 'voicemail_dropped') : 'failed' };
+    if (yy === 20 && m.channel === 'voice') {
+      receipt = { providerMessageId: providerId, status: 'undelivered', errorClass: 'UNREACHABLE', code: 'UNREACHABLE', message: 'The line was busy (simulator 20).', providerCode: 'SIM-20', raw: { simulator: 20 } };
     }
+    if (yy === 18) receipt = null;
+    if (receipt && isVoiceChannel(m.channel)) receipt = withVoiceOutcome(receipt, m, yy);
     const receiptDue = receipt ? acceptedAt + this.receiptDelay : null;
     await this.writes.run(async (tx) => {
       let reply = yy !== null ? REPLIES[yy] : undefined;

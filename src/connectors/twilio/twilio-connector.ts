@@ -1,4 +1,6 @@
-// Twilio Programmable Messaging (SMS and MMS) over its REST API.
+// Twilio Programmable Messaging (SMS and MMS) and Programmable Voice (voice broadcasts) over
+// its REST API. The voice side — calls, TwiML, answering-machine detection, call status
+// callbacks — is in twilio-voice.ts; this file sends texts and routes every callback.
 //
 //   submit   — POST {base_url}/2010-04-01/Accounts/{account_sid}/Messages.json, form-encoded
 //              (To, From or MessagingServiceSid, Body, MediaUrl…, StatusCallback), HTTP Basic
@@ -15,11 +17,13 @@
 import { CONNECTOR_CHANNELS } from '../connector-channels.ts';
 import { HttpProviderConnector } from '../http-provider-connector.ts';
 import { createHmac } from 'node:crypto';
-import { AppError, type ErrorClass } from '../../errors.ts';
+import { AppError } from '../../errors.ts';
 import type { ConnectorDeps, ConnectorRow, OutboundMessage, Receipt, SubmitResult, WebhookRequest, WebhookResponse } from '../connector.ts';
+import { classifyTwilioCode } from './twilio-codes.ts';
+import { isCallCallback, sendCall, twilioCallReceipt, validateTwilioVoiceConfig, type TwilioVoiceConfig } from './twilio-voice.ts';
 import { checkUrl, classOfHttpStatus, failure, header, isAnswer, request, requireStrings, retryAfterMs, safeEqual, trimSlash } from '../provider-http.ts';
 
-export interface TwilioConfig {
+export interface TwilioConfig extends TwilioVoiceConfig {
   account_sid: string;
   auth_token: string;
   base_url?: string;
@@ -30,43 +34,14 @@ export interface TwilioConfig {
 }
 
 export const TWILIO_BASE_URL = 'https://api.twilio.com';
-
-/**
- * Twilio error codes → error classes: those answered to a submit (REST API errors) and those
- * carried by a status callback's ErrorCode (delivery errors). docs/connectors.md lists them.
- */
-export const TWILIO_CODES: Record<string, { errorClass: ErrorClass; meaning: string }> = {
-  '20003': { errorClass: 'AUTH_FAILED', meaning: 'Authentication failed (account SID or auth token)' },
-  '20005': { errorClass: 'AUTH_FAILED', meaning: 'Account not active' },
-  '20404': { errorClass: 'AUTH_FAILED', meaning: 'Resource not found (the account SID in the URL is not this account)' },
-  '20429': { errorClass: 'RATE_LIMITED', meaning: 'Too many requests' },
-  '14107': { errorClass: 'RATE_LIMITED', meaning: 'SMS send rate limit exceeded' },
-  '21211': { errorClass: 'INVALID_NUMBER', meaning: "Invalid 'To' phone number" },
-  '21614': { errorClass: 'INVALID_NUMBER', meaning: "'To' number is not a valid mobile number" },
-  '21408': { errorClass: 'FILTERED', meaning: 'Permission to send to this region is not enabled' },
-  '21610': { errorClass: 'OPTED_OUT', meaning: 'The recipient unsubscribed (replied STOP) from this sender' },
-  '30001': { errorClass: 'RATE_LIMITED', meaning: 'Queue overflow' },
-  '30002': { errorClass: 'AUTH_FAILED', meaning: 'Account suspended' },
-  '30003': { errorClass: 'UNREACHABLE', meaning: 'Unreachable destination handset' },
-  '30004': { errorClass: 'FILTERED', meaning: 'Message blocked (by the recipient or the carrier; not a proven opt-out)' },
-  '30005': { errorClass: 'INVALID_NUMBER', meaning: 'Unknown destination handset' },
-  '30006': { errorClass: 'INVALID_NUMBER', meaning: 'Landline or unreachable carrier' },
-  '30007': { errorClass: 'FILTERED', meaning: 'Message filtered by the carrier' },
-  '30008': { errorClass: 'UNKNOWN_ERROR', meaning: 'Unknown error' },
-  '30032': { errorClass: 'FILTERED', meaning: 'Toll-free number not verified' },
-  '30034': { errorClass: 'FILTERED', meaning: 'Message from an unregistered 10DLC number' },
-};
-
-export function classifyTwilioCode(code: string | number | null | undefined, fallback: ErrorClass): { errorClass: ErrorClass; message: string | null } {
-  const known = code === null || code === undefined ? undefined : TWILIO_CODES[String(code)];
-  return known ? { errorClass: known.errorClass, message: known.meaning } : { errorClass: fallback, message: null };
-}
+export { TWILIO_CODES, classifyTwilioCode } from './twilio-codes.ts';
 
 export function validateTwilioConfig(config: Record<string, unknown>): string[] {
   const errors = requireStrings(config, ['account_sid', 'auth_token']);
   errors.push(...checkUrl(config, 'base_url'), ...checkUrl(config, 'webhook_base_url'));
   if (config.messaging_service_sid !== undefined && typeof config.messaging_service_sid !== 'string') errors.push('messaging_service_sid must be a string');
   if (config.max_in_flight !== undefined && !(Number.isInteger(config.max_in_flight) && (config.max_in_flight as number) > 0)) errors.push('max_in_flight must be a positive integer');
+  errors.push(...validateTwilioVoiceConfig(config));
   return errors;
 }
 
@@ -92,13 +67,16 @@ export class TwilioConnector extends HttpProviderConnector<TwilioConfig> {
     return trimSlash(this.config.base_url ?? TWILIO_BASE_URL);
   }
 
-  /** Our public base URL as the provider sees it, if we know one. */
-  private publicBase(fallback?: string): string | undefined {
-    const b = this.config.webhook_base_url ?? this.deps.publicUrl ?? fallback;
-    return b ? trimSlash(b) : undefined;
+  /** HTTP Basic account_sid:auth_token, for every REST call. */
+  private get authorization(): string {
+    return `Basic ${Buffer.from(`${this.config.account_sid}:${this.config.auth_token}`).toString('base64')}`;
   }
 
   protected async send(m: OutboundMessage): Promise<SubmitResult> {
+    if (m.channel === 'voice') {
+      const base = this.publicBase();
+      return sendCall(m, { baseUrl: this.baseUrl, config: this.config, authorization: this.authorization, statusCallback: base ? `${base}/hooks/${this.id}/status` : null });
+    }
     const form = new URLSearchParams();
     form.set('To', m.to);
     if (this.config.messaging_service_sid) form.set('MessagingServiceSid', this.config.messaging_service_sid);
@@ -116,7 +94,7 @@ export class TwilioConnector extends HttpProviderConnector<TwilioConfig> {
     const answer = await request(`${this.baseUrl}/2010-04-01/Accounts/${sid}/Messages.json`, {
       method: 'POST',
       headers: {
-        authorization: `Basic ${Buffer.from(`${this.config.account_sid}:${this.config.auth_token}`).toString('base64')}`,
+        authorization: this.authorization,
         'content-type': 'application/x-www-form-urlencoded',
         accept: 'application/json',
       },
@@ -149,7 +127,7 @@ export class TwilioConnector extends HttpProviderConnector<TwilioConfig> {
     if (!given || !safeEqual(given, expected)) throw new AppError('AUTH_FAILED', 'The X-Twilio-Signature header does not match this request.');
     const p = Object.fromEntries(params.entries());
     if (req.kind === 'status') {
-      const receipt = twilioReceipt(p);
+      const receipt = isCallCallback(p) ? twilioCallReceipt(p) : twilioReceipt(p);
       if (receipt) await this.deps.sink.receipt(this.id, receipt);
       return { status: 204 };
     }
