@@ -14,6 +14,8 @@ import { createPlatform, type Platform, type PlatformRole } from '../platform.ts
 import { sleep } from '../clock.ts';
 import { registerContactCommands } from '../contacts/contact-cli.ts';
 import { registerCampaignCommands } from '../campaigns/campaign-cli.ts';
+import { registerUserCommands } from '../users/user-cli.ts';
+import { registerAuditCommands } from '../audit/audit-cli.ts';
 
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 
@@ -64,14 +66,17 @@ export function buildCli(): Command {
       if (first.created) {
         const live = await p.credentials.createKey(first.id, { scopes: ['admin'], mode: 'live', name: 'first-start admin (live)' });
         const test = await p.credentials.createKey(first.id, { scopes: ['admin'], mode: 'test', name: 'first-start admin (test)' });
+        const owner = await p.users.createFirstOwner(first.id);
         process.stdout.write(
           [
             '',
             'Switchboard first start: created the default account ' + first.id,
             '  admin API key (live mode): ' + live.secret,
             '  admin API key (test mode): ' + test.secret,
-            '  These secrets are shown once. Store them now; create more with `npx switchboard keys create`.',
-            '  Dashboard sign-in: create a person with `npx switchboard users create` once the dashboard ships; until then, /docs is the API reference.',
+            '  dashboard sign-in (owner): ' + owner.email,
+            '  password:                  ' + owner.password,
+            '  These secrets are shown once. Store them now; create more keys with `npx switchboard keys create`',
+            '  and more people with `npx switchboard users create`. Change the owner’s email and password after signing in.',
             '',
           ].join('\n') + '\n',
         );
@@ -206,6 +211,8 @@ export function buildCli(): Command {
 
   registerContactCommands(program, { withPlatform, accountOf, out });
   registerCampaignCommands(program, { withPlatform, accountOf, out });
+  registerUserCommands(program, { withPlatform, accountOf, out, fail });
+  registerAuditCommands(program, { withPlatform, accountOf, out });
   return program;
 }
 
