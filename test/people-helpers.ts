@@ -9,7 +9,7 @@ export const PASSWORD = 'correct horse battery staple';
 export interface TestSession {
   cookie: string;
   csrf: string;
-  body: Record<string, unknown> & { user: { id: string; role: string; account_id: string }; mode: string };
+  body: Record<string, unknown> & { user: { id: string; role: string; account_id: string; totp_enabled: boolean }; mode: string };
   setCookie: string;
 }
 

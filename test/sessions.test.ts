@@ -26,7 +26,7 @@ describe('sessions', () => {
     assert.match(s.setCookie, /; Path=\//);
     assert.equal(s.body.user.id, user.id);
     assert.equal(s.body.user.role, 'sender');
-    assert.equal((s.body.user as { totp_enabled: boolean }).totp_enabled, false);
+    assert.equal(s.body.user.totp_enabled, false);
     assert.deepEqual(s.body.account, { id: env.accountId, name: 'Test account' });
     assert.equal(s.body.mode, 'live');
     assert.equal(s.body.bodies, true);
@@ -188,7 +188,7 @@ describe('sessions', () => {
     clock.advance(30_000);
     const code = totp.generate({ timestamp: clock.now() });
     const s = await signIn(env, user.email, { totp: code });
-    assert.equal((s.body.user as { totp_enabled: boolean }).totp_enabled, true);
+    assert.equal(s.body.user.totp_enabled, true);
     const replay = await postSession(env, { email: user.email, password: PASSWORD, totp: code });
     assert.equal(replay.statusCode, 401, 'a code is good once');
   });

@@ -24,7 +24,7 @@ import { validation } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Executor, Storage } from '../storage/database.ts';
 import type { AuditLogTable } from '../storage/schema.ts';
-import { transaction } from '../storage/transactions.ts';
+import { beforeCommit, transaction } from '../storage/transactions.ts';
 import type { Kysely, Transaction } from 'kysely';
 import type { DB } from '../storage/schema.ts';
 
@@ -91,10 +91,25 @@ export const entryHash = (e: Hashed): string => createHash('sha256').update(cano
 
 const isTransaction = (db: Executor): db is Transaction<DB> => (db as Kysely<DB>).isTransaction === true;
 
-/** Appends one entry to its account's chain, in `db`'s transaction (or a new one). */
-export async function record(db: Executor, entry: AuditEntry): Promise<AuditLogTable> {
-  if (!isTransaction(db)) return transaction(db, (tx) => append(tx, entry));
-  return append(db, entry);
+/**
+ * Appends one entry to its account's chain in `db`'s transaction, as the last thing that
+ * transaction does (or in a transaction of its own when `db` is not one). The entry commits
+ * with the change, or neither does.
+ */
+export async function record(db: Executor, entry: AuditEntry): Promise<void> {
+  const at = entry.at ?? Date.now();
+  const e = { ...entry, at };
+  if (!isTransaction(db)) {
+    await transaction(db, (tx) => append(tx, e));
+    return;
+  }
+  if (!beforeCommit(db, () => append(db, e).then(() => undefined))) await append(db, e);
+}
+
+/** Records a change made by `by`: a principal (a route's caller) or an audit context; none means the CLI. */
+export function recordBy(db: Executor, by: Principal | AuditContext | undefined, entry: Omit<AuditEntry, 'actor' | 'ip'> & { ip?: string | null }): Promise<void> {
+  const ctx: AuditContext = !by ? { actor: CLI_ACTOR, ip: null } : 'actor' in by ? by : { actor: actorOf(by), ip: by.ip ?? null };
+  return record(db, { ...entry, actor: ctx.actor, ip: entry.ip ?? ctx.ip, mode: entry.mode === undefined && by && 'mode' in by ? by.mode : entry.mode });
 }
 
 async function append(tx: Transaction<DB>, entry: AuditEntry): Promise<AuditLogTable> {

@@ -42,6 +42,8 @@ export interface Principal {
    * checks `principal.bodies !== false`.
    */
   bodies?: boolean;
+  /** The client's address, for the audit log (set by the HTTP auth hook; `req.ip`). */
+  ip?: string | null;
 }
 
 /** Whether `principal` may read message bodies: every view that shows one asks this. */

@@ -42,7 +42,7 @@ export function installAuth(app: FastifyInstance, credentials: CredentialService
   app.addHook('onRequest', async (req) => {
     const config = req.routeOptions.config;
     if (!config?.scope && !config?.sessionOnly) return;
-    req.principal = await authenticate(req, credentials, sessions, config.sessionOnly === true);
+    req.principal = { ...(await authenticate(req, credentials, sessions, config.sessionOnly === true)), ip: req.ip };
     if (req.session && STATE_CHANGING.has(req.method)) {
       const given = req.headers['x-csrf-token'];
       if (!(await sessions.checkCsrf(req.session.token, typeof given === 'string' ? given : undefined))) {
