@@ -20,7 +20,7 @@
 // deletes an audit row.
 import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/scopes.ts';
-import { validation } from '../errors.ts';
+import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Executor, Storage } from '../storage/database.ts';
 import type { AuditLogTable } from '../storage/schema.ts';
@@ -66,6 +66,8 @@ export function actorOf(p: Principal): AuditActor {
 
 export const CLI_ACTOR: AuditActor = { type: 'system', id: 'cli' };
 export const SYSTEM_ACTOR: AuditActor = { type: 'system', id: 'system' };
+/** Changes the SWITCHBOARD_CONFIG file makes at start. */
+export const CONFIG_FILE: AuditContext = { actor: { type: 'system', id: 'config-file' }, ip: null };
 
 export const INSTALLATION_CHAIN = '_installation';
 const GENESIS = '0'.repeat(64);
@@ -240,6 +242,18 @@ export class AuditService {
     return { data: page.map(toAuditView), next_cursor: rows.length > limit ? String(page[page.length - 1].seq) : null };
   }
 
+  async get(accountId: string, mode: string, id: string): Promise<AuditView> {
+    const row = await this.storage.read
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('id', '=', id)
+      .where('chain', '=', accountId)
+      .where((eb) => eb.or([eb('mode', 'is', null), eb('mode', '=', mode)]))
+      .executeTakeFirst();
+    if (!row) throw new AppError('NOT_FOUND', `No audit entry ${id} in this account.`, { id });
+    return toAuditView(row);
+  }
+
   /** The chains there are: every account that has entries, and the installation's. */
   async chains(): Promise<string[]> {
     const heads = await this.storage.db.selectFrom('audit_heads').select('chain').execute();
@@ -280,7 +294,7 @@ export class AuditService {
     }
     const headSeq = head ? Number(head.seq) : 0;
     if (headSeq !== entries || (head && head.hash !== prevHash && entries > 0)) {
-      return fault(entries + 1, null, 'head_mismatch', `chain ${chain} ends at entry ${entries}, but its head says ${headSeq}: the newest entries were removed, or the head was changed`);
+      return fault(entries + 1, null, 'head_mismatch', `entry ${entries + 1} of chain ${chain} is missing: the chain ends at entry ${entries}, but its head says ${headSeq} (the newest entries were removed, or the head was changed)`);
     }
     return { chain, entries, head: head ? { seq: headSeq, hash: head.hash } : null, ok: true, fault: null };
   }

@@ -2,6 +2,8 @@
 // never deleted; the current state of a number is derived from its latest records. The
 // `suppressions` table is that derivation for the question the send path asks on every message
 // ("has this number opted out of everything?"), kept in step in the same transaction.
+import { recordBy, type AuditContext } from '../audit/audit-service.ts';
+import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { AppError, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
@@ -21,6 +23,8 @@ export interface ConsentInput {
   channel: string;
   source: string;
   evidence: Record<string, unknown>;
+  /** Who makes the change, for the audit log: a principal or context; none is the source itself (keyword, carrier, import). */
+  by?: Principal | AuditContext;
 }
 
 /** The consent state of a set of numbers, read at once (see ConsentService.view). */
@@ -275,6 +279,15 @@ export class ConsentService {
         at: now,
       },
     ]);
+    // The evidence stays out of the audit log: a keyword's evidence quotes the message.
+    await recordBy(tx, input.by ?? { actor: { type: 'system', id: input.source }, ip: null }, {
+      accountId: input.accountId,
+      mode: input.mode,
+      action: 'consent.changed',
+      target: { type: 'phone', id: input.phone },
+      details: { status: input.status, purpose: input.purpose, channel: input.channel, source: input.source, consent_record_id: Number(inserted.id) },
+      at: now,
+    });
     return Number(inserted.id);
   }
 

@@ -27,6 +27,7 @@ import { reviewRoutes } from '../review/review-routes.ts';
 import { templateRoutes } from '../templates/template-routes.ts';
 import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { sessionRoutes } from '../users/session-routes.ts';
+import { auditRoutes } from '../audit/audit-routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
@@ -93,6 +94,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   opsRoutes(app, p);
   authRoutes(app, p);
   sessionRoutes(app, p);
+  auditRoutes(app, p);
   messageRoutes(app, p);
   reviewRoutes(app, p);
   consentRoutes(app, p);
