@@ -73,6 +73,21 @@ describe('roles', () => {
     assert.equal((await env.req('GET', `/v1/messages/${inboundId}`)).json().body, BODY);
   });
 
+  test('a viewer sees consent records and exports without the keyword message they quote', async () => {
+    const number = (await env.p.accounts.get(env.accountId)).default_sender!;
+    await env.req('POST', '/v1/simulator/inbound', { body: { from: sim(9), to: number, body: ' Stop ' } });
+    const { req } = await person(env, 'viewer', { mode: 'test' });
+    const history = (await req('GET', `/v1/consent?phone=${encodeURIComponent(sim(9))}`)).json().data;
+    assert.equal(history[0].source, 'keyword');
+    assert.equal(history[0].evidence.body, undefined);
+    assert.equal(history[0].evidence.body_redacted, true);
+    assert.equal((await env.req('GET', `/v1/consent?phone=${encodeURIComponent(sim(9))}`)).json().data[0].evidence.body, ' Stop ', 'a key sees the evidence whole');
+    const csv = await req('GET', `/v1/consent/export?phone=${encodeURIComponent(sim(9))}`);
+    assert.equal(csv.statusCode, 200);
+    assert.ok(!csv.body.includes('Stop'), csv.body);
+    assert.ok(csv.body.includes('body_redacted'));
+  });
+
   test('an agent replies in a conversation, but sends nothing else and creates no key', async () => {
     const { req, session } = await person(env, 'agent', { mode: 'test' });
     const reply = await req('POST', `/v1/conversations/${conversationId}/messages`, { body: 'We will call you today.' });

@@ -193,6 +193,16 @@ describe('sessions', () => {
     assert.equal(replay.statusCode, 401, 'a code is good once');
   });
 
+  test('many failures from one address lock the address out, whichever emails they name', async () => {
+    clock.advance(60 * 60_000); // past every earlier window
+    const user = await addUser(env, 'viewer');
+    for (let i = 0; i < 30; i++) assert.equal((await postSession(env, { email: `guess${i}@clinic.example`, password: 'wrong password' })).statusCode, 401);
+    const locked = await postSession(env, { email: user.email, password: PASSWORD });
+    assert.equal(locked.statusCode, 429, 'the right password does not get through a locked address');
+    clock.advance(15 * 60_000 + 1000);
+    assert.equal((await postSession(env, { email: user.email, password: PASSWORD })).statusCode, 200);
+  });
+
   test('the users API: owner only, same-account only, and never without an owner', async () => {
     const owner = await person(env, 'owner');
     const admin = await person(env, 'admin');

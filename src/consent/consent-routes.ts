@@ -7,7 +7,8 @@ import { errorResponses } from '../http/schemas.ts';
 import { normaliseNumber } from '../messages/phone.ts';
 import { recordBy } from '../audit/audit-service.ts';
 import type { Platform } from '../platform.ts';
-import { CONSENT_SOURCES, exportConsentCsv, parseConsentStatus } from './consent-service.ts';
+import { seesBodies } from '../auth/scopes.ts';
+import { CONSENT_SOURCES, evidenceFor, exportConsentCsv, parseConsentStatus } from './consent-service.ts';
 import { Readable } from 'node:stream';
 import { transaction } from '../storage/transactions.ts';
 
@@ -92,7 +93,8 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
     async (req) => {
       const pr = principalOf(req);
       const phone = normaliseNumber((req.query as { phone: string }).phone, 'phone').e164;
-      return { phone, suppressed: await p.consent.isSuppressed(p.storage.db, pr.accountId, pr.mode, phone), data: await p.consent.history(pr.accountId, pr.mode, phone) };
+      const history = (await p.consent.history(pr.accountId, pr.mode, phone)).map((r) => ({ ...r, evidence: evidenceFor(r.evidence, seesBodies(pr)) }));
+      return { phone, suppressed: await p.consent.isSuppressed(p.storage.db, pr.accountId, pr.mode, phone), data: history };
     },
   );
 
@@ -115,9 +117,11 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
         phone: q.phone === undefined ? undefined : normaliseNumber(q.phone, 'phone').e164,
         since: q.since === undefined ? undefined : Date.parse(q.since),
         until: q.until === undefined ? undefined : Date.parse(q.until),
+        // A keyword's evidence quotes the message: shown to those who may read bodies only.
+        bodies: seesBodies(pr),
       };
       // An export is recorded when it is handed out, before the first row is streamed.
-      await recordBy(p.storage.db, pr, { accountId: pr.accountId, action: 'export.created', target: { type: 'export', id: 'consent_csv' }, details: { export: 'consent', phone: filter.phone ?? null, since: q.since ?? null, until: q.until ?? null, bodies: false }, at: p.clock.now() });
+      await recordBy(p.storage.db, pr, { accountId: pr.accountId, action: 'export.created', target: { type: 'export', id: 'consent_csv' }, details: { export: 'consent', phone: filter.phone ?? null, since: q.since ?? null, until: q.until ?? null, bodies: filter.bodies }, at: p.clock.now() });
       reply.header('content-type', 'text/csv; charset=utf-8');
       reply.header('content-disposition', `attachment; filename="consent-${pr.mode}-${new Date(p.clock.now()).toISOString().slice(0, 10)}.csv"`);
       return reply.send(Readable.from(exportConsentCsv(p.storage.db, pr.accountId, pr.mode, filter)));

@@ -329,7 +329,17 @@ export function csvCell(v: unknown): string {
  * The whole ledger of an account (or one number), oldest first, as CSV lines for an auditor.
  * Read in pages by id so an export of millions of records streams in constant memory.
  */
-export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number } = {}): AsyncGenerator<string> {
+/**
+ * A record's evidence as a reader may see it: a keyword's evidence quotes the message it came in,
+ * which a reader who may not read message bodies (the viewer role) is not shown.
+ */
+export function evidenceFor(evidence: Record<string, unknown>, bodies: boolean): Record<string, unknown> {
+  if (bodies || !('body' in evidence)) return evidence;
+  const { body: _body, ...rest } = evidence;
+  return { ...rest, body_redacted: true };
+}
+
+export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number; bodies?: boolean } = {}): AsyncGenerator<string> {
   yield `${EXPORT_COLUMNS.join(',')}\r\n`;
   let after = 0;
   for (;;) {
@@ -342,7 +352,8 @@ export async function* exportConsentCsv(db: Executor, accountId: string, mode: s
     let chunk = '';
     for (const r of rows) {
       const ev = JSON.parse(r.evidence) as Record<string, unknown>;
-      const cells = [r.id, new Date(r.created_at).toISOString(), r.phone, r.status, r.purpose, r.channel, r.source, ev.disclosure, ev.ip, ev.user_agent, ev.form_url, ev.message_id, r.evidence];
+      const shown = filter.bodies === false ? JSON.stringify(evidenceFor(ev, false)) : r.evidence;
+      const cells = [r.id, new Date(r.created_at).toISOString(), r.phone, r.status, r.purpose, r.channel, r.source, ev.disclosure, ev.ip, ev.user_agent, ev.form_url, ev.message_id, shown];
       chunk += `${cells.map(csvCell).join(',')}\r\n`;
     }
     yield chunk;
