@@ -80,6 +80,16 @@ export function buildCli(): Command {
             '',
           ].join('\n') + '\n',
         );
+      } else if ((await p.users.list(first.id)).length === 0) {
+        // The default account was made by an earlier CLI command, or before people existed: the
+        // first start that finds nobody to sign in creates the owner. Another process starting
+        // at the same moment may win that race; then this one prints nothing.
+        const owner = await p.users.createFirstOwner(first.id).catch(() => null);
+        if (owner) {
+          process.stdout.write(
+            ['', `Switchboard: the default account ${first.id} had nobody to sign in; created its owner.`, '  dashboard sign-in (owner): ' + owner.email, '  password:                  ' + owner.password, '  Shown once. Change the email and password after signing in.', ''].join('\n') + '\n',
+          );
+        }
       }
       const declared = await p.applyConfigFile();
       if (declared.connectors + declared.senders + declared.routes > 0) p.log.info(declared, 'applied the connectors, senders and routes of the config file');
