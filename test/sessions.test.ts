@@ -193,6 +193,16 @@ describe('sessions', () => {
     assert.equal(replay.statusCode, 401, 'a code is good once');
   });
 
+  test('a burst of parallel guesses at one email gets five tries, not one each', async () => {
+    clock.advance(60 * 60_000);
+    const user = await addUser(env, 'viewer');
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => postSession(env, { email: user.email, password: `parallel guess ${i}` })));
+    const codes = answers.map((r) => r.statusCode).sort();
+    assert.equal(codes.filter((c) => c === 401).length, 5, codes.join(','));
+    assert.equal(codes.filter((c) => c === 429).length, 7);
+    clock.advance(15 * 60_000 + 1000);
+  });
+
   test('many failures from one address lock the address out, whichever emails they name', async () => {
     clock.advance(60 * 60_000); // past every earlier window
     const user = await addUser(env, 'viewer');

@@ -10,12 +10,14 @@
 //                derivable only by the server from the cookie, never stored. A state-changing
 //                request with the cookie must echo it in X-CSRF-Token (compared in constant
 //                time); a page on another site can neither read it nor set the header.
-//   throttle   — failed sign-ins counted per email and per client address in a row each
-//                (`sign_in_throttle`), so a lockout holds across restarts and processes.
+//   throttle   — sign-in attempts counted per email (cleared by a success) and failures per
+//                client address, in a row each (`sign_in_throttle`), so a lockout holds across
+//                restarts and processes.
 //
 // Sign-in never says whether an email exists: an unknown email and a wrong password get the same
 // answer, and both pay for one argon2id verification (a dummy hash for the unknown email).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sql } from 'kysely';
 import { record, type AuditActor } from '../audit/audit-service.ts';
 import type { Mode, Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
@@ -100,33 +102,43 @@ export class SessionService {
     return got.length === expected.length && timingSafeEqual(got, expected);
   }
 
-  /** Throws 429 RATE_LIMITED while the email or the address is locked out. */
-  private async checkThrottle(keys: string[]): Promise<void> {
+  /**
+   * Counts one attempt against `key`: the count in the current window, and how long the key is
+   * still locked out (0: not locked).
+   * The count is one atomic upsert, so parallel attempts cannot all read the same count and
+   * slip past the limit together; a window that has run out starts again at 1.
+   */
+  private async bump(key: string): Promise<{ count: number; lockedMs: number }> {
     const now = this.clock.now();
-    const rows = await this.storage.db.selectFrom('sign_in_throttle').selectAll().where('key', 'in', keys).execute();
-    const until = Math.max(0, ...rows.map((r) => Number(r.locked_until ?? 0)));
-    if (until > now) {
-      const retry = Math.ceil((until - now) / 1000);
-      throw new AppError('RATE_LIMITED', `Too many failed sign-ins: try again in ${retry} s.`, { retry_after_s: retry }, { 'retry-after': String(retry) });
-    }
+    const stale = sql<boolean>`sign_in_throttle.window_started_at <= ${now - THROTTLE.windowMs} and coalesce(sign_in_throttle.locked_until, 0) <= ${now}`;
+    const row = await this.storage.db
+      .insertInto('sign_in_throttle')
+      .values({ key, failures: 1, window_started_at: now, locked_until: null })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet({
+          failures: sql<number>`case when ${stale} then 1 else sign_in_throttle.failures + 1 end`,
+          window_started_at: sql<number>`case when ${stale} then ${now} else sign_in_throttle.window_started_at end`,
+        }),
+      )
+      .returning(['failures', 'locked_until'])
+      .executeTakeFirstOrThrow();
+    return { count: row.failures, lockedMs: Math.max(0, Number(row.locked_until ?? 0) - now) };
   }
 
-  private async noteFailure(keys: Array<{ key: string; limit: number }>): Promise<void> {
+  private async lock(key: string): Promise<number> {
     const now = this.clock.now();
-    await transaction(this.storage.db, async (tx) => {
-      for (const { key, limit } of keys) {
-        const row = await tx.selectFrom('sign_in_throttle').selectAll().where('key', '=', key).executeTakeFirst();
-        const fresh = !row || now - Number(row.window_started_at) >= THROTTLE.windowMs;
-        const failures = fresh ? 1 : row.failures + 1;
-        const lockedUntil = failures >= limit ? now + THROTTLE.lockMs : fresh ? null : row.locked_until;
-        const values = { failures: failures >= limit ? 0 : failures, window_started_at: fresh || failures >= limit ? now : Number(row.window_started_at), locked_until: lockedUntil };
-        await tx
-          .insertInto('sign_in_throttle')
-          .values({ key, ...values })
-          .onConflict((oc) => oc.column('key').doUpdateSet(values))
-          .execute();
-      }
-    });
+    await this.storage.db.updateTable('sign_in_throttle').set({ locked_until: now + THROTTLE.lockMs, window_started_at: now, failures: 0 }).where('key', '=', key).execute();
+    return THROTTLE.lockMs;
+  }
+
+  /** A failed sign-in from `key`'s address; the limit-th locks the address out. */
+  private async failedFrom(key: string): Promise<void> {
+    if ((await this.bump(key)).count >= THROTTLE.perAddress) await this.lock(key);
+  }
+
+  private async lockedFor(key: string): Promise<number> {
+    const row = await this.storage.db.selectFrom('sign_in_throttle').select('locked_until').where('key', '=', key).executeTakeFirst();
+    return Math.max(0, Number(row?.locked_until ?? 0) - this.clock.now());
   }
 
   /**
@@ -140,11 +152,15 @@ export class SessionService {
     const now = this.clock.now();
     const audit = (accountId: string | null, actor: AuditActor, action: string, details: Record<string, unknown>, target?: { type: string; id: string }) =>
       record(this.storage.db, { accountId, actor, ip: client.ip, action, target, details, at: this.clock.now() });
-    try {
-      await this.checkThrottle([emailKey, addressKey]);
-    } catch (err) {
+    // The email's count goes up before the password is checked (and is cleared by a success),
+    // so a burst of parallel guesses gets `perEmail` tries, not one each. The address counts
+    // failures only, so an office behind one address can sign in all morning.
+    const tries = await this.bump(emailKey);
+    const wait = Math.max(await this.lockedFor(addressKey), tries.lockedMs, tries.count > THROTTLE.perEmail ? await this.lock(emailKey) : 0);
+    if (wait > 0) {
       await audit(null, { type: 'system', id: 'sign-in' }, 'session.failed', { email: String(input.email).slice(0, 320), reason: 'locked_out' });
-      throw err;
+      const retry = Math.ceil(wait / 1000);
+      throw new AppError('RATE_LIMITED', `Too many failed sign-ins: try again in ${retry} s.`, { retry_after_s: retry }, { 'retry-after': String(retry) });
     }
 
     let query = this.storage.db.selectFrom('users').selectAll().where('email_norm', '=', email).where('disabled_at', 'is', null);
@@ -159,10 +175,7 @@ export class SessionService {
       }
     }
     if (!user) {
-      await this.noteFailure([
-        { key: emailKey, limit: THROTTLE.perEmail },
-        { key: addressKey, limit: THROTTLE.perAddress },
-      ]);
+      await this.failedFrom(addressKey);
       const known = candidates[0];
       await audit(known?.account_id ?? null, known ? { type: 'user', id: known.id } : { type: 'system', id: 'sign-in' }, 'session.failed', { email: String(input.email).slice(0, 320), reason: 'bad_credentials' });
       throw authFailed();
@@ -173,10 +186,7 @@ export class SessionService {
         throw authFailed({ totp_required: true });
       }
       if (!(await this.users.consumeTotp(user, input.totp))) {
-        await this.noteFailure([
-          { key: emailKey, limit: THROTTLE.perEmail },
-          { key: addressKey, limit: THROTTLE.perAddress },
-        ]);
+        await this.failedFrom(addressKey);
         await audit(user.account_id, { type: 'user', id: user.id }, 'session.failed', { email: user.email, reason: 'totp_invalid' });
         throw authFailed({ totp_required: true });
       }
