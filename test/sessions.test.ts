@@ -158,7 +158,7 @@ describe('sessions', () => {
 
     const again = await signIn(env, target.user.email);
     const mine = as(env, again);
-    assert.equal((await mine('POST', '/v1/users/me/password', { current_password: 'wrong wrong wrong', new_password: 'a brand new passphrase' })).statusCode, 401);
+    assert.equal((await mine('POST', '/v1/users/me/password', { current_password: 'wrong wrong wrong', new_password: 'a brand new passphrase' })).statusCode, 400);
     assert.equal((await mine('POST', '/v1/users/me/password', { current_password: PASSWORD, new_password: 'a brand new passphrase' })).statusCode, 204);
     assert.equal((await mine('GET', '/v1/session')).statusCode, 401);
     assert.equal((await postSession(env, { email: target.user.email, password: PASSWORD })).statusCode, 401);

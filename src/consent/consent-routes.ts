@@ -71,7 +71,7 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
           source: b.source ?? 'api',
           // The caller's own address is kept apart: a web form's backend records the visitor's IP
           // and user agent in `evidence`, and those must not be overwritten by the server's.
-          evidence: { ...evidence, recorded_by: pr.credentialId, api_ip: req.ip, api_user_agent: req.headers['user-agent'] ?? null },
+          evidence: { ...evidence, recorded_by: pr.userId ?? pr.credentialId, api_ip: req.ip, api_user_agent: req.headers['user-agent'] ?? null },
           by: pr,
         }),
       );

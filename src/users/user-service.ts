@@ -205,7 +205,8 @@ export class UserService {
   /** A person changes their own password: the current one is asked for, every session ends. */
   async changeOwnPassword(accountId: string, id: string, current: unknown, next: unknown, ctx: AuditContext): Promise<void> {
     const user = await this.row(accountId, id);
-    if (typeof current !== 'string' || !(await verifyPassword(user.password_hash, current))) throw new AppError('AUTH_FAILED', 'The current password is not right.', { field: 'current_password' });
+    // 400, not 401: the session is fine, and a 401 would tell the dashboard to sign in again.
+    if (typeof current !== 'string' || !(await verifyPassword(user.password_hash, current))) throw validation('current_password', 'The current password is not right.');
     const passwordHash = await hashPassword(checkPasswordRules(next, 'new_password'));
     const now = this.clock.now();
     await transaction(this.storage.db, async (tx) => {
