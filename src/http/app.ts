@@ -80,7 +80,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
       info: {
         title: 'Switchboard API',
         version: '0.1.0',
-        description: 'The communication layer for business messaging. Every /v1 route takes Authorization: Bearer <API key or OAuth access token>. Errors: {"error": {"code", "message", "retryable", "request_id", "details"}}.',
+        description: 'The communication layer for business messaging. Every /v1 route takes Authorization: Bearer <API key or OAuth access token>, or the dashboard session cookie sb_session (POST /v1/session) with X-CSRF-Token on POST, PUT, PATCH and DELETE. Errors: {"error": {"code", "message", "retryable", "request_id", "details"}}.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, session: { type: 'apiKey', in: 'cookie', name: 'sb_session', description: 'The dashboard session (POST /v1/session); state-changing requests also send X-CSRF-Token.' } } },
       security: [{ bearer: [] }, { session: [] }],
