@@ -53,6 +53,10 @@ export const ConfigSchema = z.object({
   SWITCHBOARD_MAX_SEGMENTS: int(1, 50).default(10),
   SWITCHBOARD_BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
   SWITCHBOARD_OAUTH_TOKEN_TTL_S: int(60, 86400).default(3600),
+  /** A dashboard session ends after this long without a request… */
+  SWITCHBOARD_SESSION_IDLE_S: int(60, 7 * 86400).default(1800),
+  /** …and this long after sign-in, whatever happens. */
+  SWITCHBOARD_SESSION_MAX_S: int(300, 30 * 86400).default(43200),
   /** How often an idle worker looks for due work; new work in the same process wakes it at once. */
   SWITCHBOARD_POLL_MS: int(5, 60_000).default(200),
   /** The idle poll of a worker while LISTEN/NOTIFY (PostgreSQL) wakes it: a fallback only. */

@@ -44,6 +44,9 @@ import { TemplateService } from './templates/template-service.ts';
 import { migrate } from './storage/migrator.ts';
 import { createTwilioCompat, type TwilioCompat } from './twilio-compat/twilio-compat.ts';
 import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts';
+import { AuditService } from './audit/audit-service.ts';
+import { SessionService } from './users/session-service.ts';
+import { UserService } from './users/user-service.ts';
 
 export interface PlatformOptions {
   clock?: Clock;
@@ -87,6 +90,10 @@ export interface Platform {
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
+  /** People (src/users), their dashboard sessions, and the audit log (src/audit). */
+  users: UserService;
+  sessions: SessionService;
+  audit: AuditService;
   /** Connectors, senders and routes of the SWITCHBOARD_CONFIG file, created or updated by name (`start` runs it). */
   applyConfigFile(): Promise<{ connectors: number; senders: number; routes: number }>;
   templates: TemplateService;
@@ -242,6 +249,10 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     allowPrivateUrls: config.SWITCHBOARD_ALLOW_PRIVATE_URLS,
   });
 
+  const users = new UserService(storage, clock, sealer);
+  const sessions = new SessionService(storage, clock, users, { idleS: config.SWITCHBOARD_SESSION_IDLE_S, maxS: config.SWITCHBOARD_SESSION_MAX_S });
+  const audit = new AuditService(storage);
+
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
     const now = clock.now();
@@ -249,6 +260,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     // Held receipts: applied ones are on their message's timeline; unmatched ones are kept a
     // week for inspection (a stray provider id, a part of a long message nobody tracks).
     await storage.db.deleteFrom('pending_receipts').where('received_at', '<', now - 7 * 86400_000).execute();
+    await sessions.sweep();
   };
 
   const platform: Platform = {
@@ -277,6 +289,9 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     receipts,
     dispatcher,
     webhooks,
+    users,
+    sessions,
+    audit,
     async applyConfigFile() {
       return applyDeclaredConfig(platform, config, await accounts.defaultAccountId());
     },

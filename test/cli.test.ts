@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +63,9 @@ describe('CLI and server processes', () => {
     const deadline = Date.now() + 120_000; // a loaded 2-core machine has taken 25 s to start it
     while (Date.now() < deadline) {
       try {
-        const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+        // No pooled socket left behind: the server closes an idle one after 72 s, and a fetch
+        // made right after a long spawnSync would reuse it before seeing the close.
+        const r = await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { connection: 'close' } });
         if (r.ok) return output;
       } catch {
         // not listening yet
@@ -107,6 +110,41 @@ describe('CLI and server processes', () => {
   test('the first start prints admin keys for the default account', () => {
     assert.match(firstStartOutput, /admin API key \(live mode\): sb_live_\S+/);
     assert.match(firstStartOutput, /admin API key \(test mode\): sb_test_\S+/);
+  });
+
+  test('the first start prints the owner’s dashboard login; users create adds people who can sign in', async () => {
+    const email = /dashboard sign-in \(owner\): (\S+)/.exec(firstStartOutput)?.[1];
+    const password = /password: +(\S+)/.exec(firstStartOutput)?.[1];
+    assert.ok(email && password, firstStartOutput);
+    // Without keep-alive: a pooled socket the server closes while a later spawnSync blocks this
+    // process would be reused by the next test's fetch ("other side closed").
+    const signIn = (e: string, pw: string) =>
+      new Promise<{ status: number; cookie: string; body: { user: { role: string } } }>((resolve, reject) => {
+        const payload = JSON.stringify({ email: e, password: pw });
+        const r = httpRequest({ host: '127.0.0.1', port, path: '/v1/session', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, cookie: String(res.headers['set-cookie'] ?? ''), body: JSON.parse(text) }));
+        });
+        r.on('error', reject);
+        r.end(payload);
+      });
+    const owner = await signIn(email, password);
+    assert.equal(owner.status, 200);
+    assert.equal(owner.body.user.role, 'owner');
+
+    const made = spawnSync(process.execPath, [BIN, 'users', 'create', '--default', '--email', 'nurse@clinic.example', '--role', 'agent', '--password-stdin', '--json'], { env, input: 'a long enough passphrase\n', encoding: 'utf8', timeout: 60_000 });
+    assert.equal(made.status, 0, made.stderr);
+    const user = JSON.parse(made.stdout);
+    assert.match(user.id, /^user_/);
+    assert.equal(user.role, 'agent');
+    assert.equal(user.created_by, 'cli');
+    const nurse = await signIn('nurse@clinic.example', 'a long enough passphrase');
+    assert.equal(nurse.status, 200);
+    assert.match(nurse.cookie, /sb_session=.*HttpOnly.*SameSite=Strict/);
+    const noStdin = cli('users', 'create', '--default', '--email', 'x@clinic.example', '--role', 'viewer', '--json');
+    assert.equal(noStdin.code, 1);
+    assert.match(noStdin.stderr, /--password-stdin/);
   });
 
   test('accounts create, keys create and clients create print one JSON object', () => {

@@ -1,12 +1,18 @@
 // POST /oauth/token (client-credentials grant) and the credential management routes
-// /v1/keys and /v1/clients (scope admin). Secrets appear once, in the creation answer.
+// /v1/keys and /v1/clients (scope admin: an owner or admin person, or an admin token). Secrets
+// appear once, in the creation answer. Each credential records who created it (`created_by`),
+// and every creation and revocation is in the audit log. A caller sees and revokes only the
+// credentials of its own mode.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../errors.ts';
+import { auditContext } from '../audit/audit-http.ts';
 import { principalOf } from '../http/auth.ts';
 import { IdParams, errorResponses } from '../http/schemas.ts';
 import type { Platform } from '../platform.ts';
 import { OAuthError, parseScopes } from './credential-service.ts';
+
+const CreatedBy = Type.Union([Type.String(), Type.Null()], { description: 'The user (user_…), API key (key_…) or OAuth client that created it, or cli; null for credentials older than this field.' });
 
 const CreateCredential = Type.Object({
   scopes: Type.Array(Type.String(), { minItems: 1 }),
@@ -72,12 +78,25 @@ export function authRoutes(app: FastifyInstance, p: Platform): void {
     prefix: Type.String(),
     created_at: Type.String(),
     revoked_at: Type.Union([Type.String(), Type.Null()]),
+    created_by: CreatedBy,
+  });
+  const ClientView = Type.Object({
+    client_id: Type.String(),
+    name: Type.Union([Type.String(), Type.Null()]),
+    mode: Type.String(),
+    scopes: Type.Array(Type.String()),
+    created_at: Type.String(),
+    revoked_at: Type.Union([Type.String(), Type.Null()]),
+    created_by: CreatedBy,
   });
 
   app.get(
     '/v1/keys',
     { config: { scope: 'admin' }, schema: { tags: ['auth'], summary: 'API keys of the account (without secrets)', response: { 200: Type.Object({ data: Type.Array(KeyView) }), ...errorResponses(401, 403) } } },
-    async (req) => ({ data: await p.credentials.listKeys(principalOf(req).accountId) }),
+    async (req) => {
+      const pr = principalOf(req);
+      return { data: await p.credentials.listKeys(pr.accountId, pr.mode) };
+    },
   );
 
   app.post(
@@ -88,13 +107,13 @@ export function authRoutes(app: FastifyInstance, p: Platform): void {
         tags: ['auth'],
         summary: 'Create an API key in the mode of the calling token; the secret is shown once',
         body: CreateCredential,
-        response: { 201: Type.Object({ id: Type.String(), secret: Type.String(), mode: Type.String(), scopes: Type.Array(Type.String()), name: Type.Union([Type.String(), Type.Null()]), account_id: Type.String(), created_at: Type.String() }), ...errorResponses(400, 401, 403) },
+        response: { 201: Type.Object({ id: Type.String(), secret: Type.String(), mode: Type.String(), scopes: Type.Array(Type.String()), name: Type.Union([Type.String(), Type.Null()]), account_id: Type.String(), created_at: Type.String(), created_by: CreatedBy }), ...errorResponses(400, 401, 403) },
       },
     },
     async (req, reply) => {
       const pr = principalOf(req);
       const body = req.body as { scopes: string[]; name?: string };
-      return reply.status(201).send(await p.credentials.createKey(pr.accountId, { scopes: parseScopes(body.scopes), mode: pr.mode, name: body.name }));
+      return reply.status(201).send(await p.credentials.createKey(pr.accountId, { scopes: parseScopes(body.scopes), mode: pr.mode, name: body.name }, auditContext(req)));
     },
   );
 
@@ -103,7 +122,8 @@ export function authRoutes(app: FastifyInstance, p: Platform): void {
     { config: { scope: 'admin' }, schema: { tags: ['auth'], summary: 'Revoke an API key, at once', params: IdParams, response: { 200: Type.Object({ id: Type.String(), revoked: Type.Boolean() }), ...errorResponses(401, 403, 404) } } },
     async (req) => {
       const id = (req.params as { id: string }).id;
-      if (!(await p.credentials.revokeKey(principalOf(req).accountId, id))) throw new AppError('NOT_FOUND', `No active API key ${id} in this account.`, { id });
+      const pr = principalOf(req);
+      if (!(await p.credentials.revokeKey(pr.accountId, id, auditContext(req), pr.mode))) throw new AppError('NOT_FOUND', `No active API key ${id} in this account.`, { id });
       return { id, revoked: true };
     },
   );
@@ -116,13 +136,22 @@ export function authRoutes(app: FastifyInstance, p: Platform): void {
         tags: ['auth'],
         summary: 'Create an OAuth client in the mode of the calling token; the secret is shown once',
         body: CreateCredential,
-        response: { 201: Type.Object({ client_id: Type.String(), client_secret: Type.String(), mode: Type.String(), scopes: Type.Array(Type.String()), account_id: Type.String(), created_at: Type.String() }), ...errorResponses(400, 401, 403) },
+        response: { 201: Type.Object({ client_id: Type.String(), client_secret: Type.String(), mode: Type.String(), scopes: Type.Array(Type.String()), account_id: Type.String(), created_at: Type.String(), created_by: CreatedBy }), ...errorResponses(400, 401, 403) },
       },
     },
     async (req, reply) => {
       const pr = principalOf(req);
       const body = req.body as { scopes: string[]; name?: string };
-      return reply.status(201).send(await p.credentials.createClient(pr.accountId, { scopes: parseScopes(body.scopes), mode: pr.mode, name: body.name }));
+      return reply.status(201).send(await p.credentials.createClient(pr.accountId, { scopes: parseScopes(body.scopes), mode: pr.mode, name: body.name }, auditContext(req)));
+    },
+  );
+
+  app.get(
+    '/v1/clients',
+    { config: { scope: 'admin' }, schema: { tags: ['auth'], summary: 'OAuth clients of the account in this mode (without secrets)', response: { 200: Type.Object({ data: Type.Array(ClientView) }), ...errorResponses(401, 403) } } },
+    async (req) => {
+      const pr = principalOf(req);
+      return { data: await p.credentials.listClients(pr.accountId, pr.mode) };
     },
   );
 
@@ -131,7 +160,8 @@ export function authRoutes(app: FastifyInstance, p: Platform): void {
     { config: { scope: 'admin' }, schema: { tags: ['auth'], summary: 'Revoke an OAuth client; its tokens stop working at once', params: IdParams, response: { 200: Type.Object({ id: Type.String(), revoked: Type.Boolean() }), ...errorResponses(401, 403, 404) } } },
     async (req) => {
       const id = (req.params as { id: string }).id;
-      if (!(await p.credentials.revokeClient(principalOf(req).accountId, id))) throw new AppError('NOT_FOUND', `No active OAuth client ${id} in this account.`, { id });
+      const pr = principalOf(req);
+      if (!(await p.credentials.revokeClient(pr.accountId, id, auditContext(req), pr.mode))) throw new AppError('NOT_FOUND', `No active OAuth client ${id} in this account.`, { id });
       return { id, revoked: true };
     },
   );

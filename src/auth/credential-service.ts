@@ -9,6 +9,8 @@ import { AppError, validation } from '../errors.ts';
 import { newId, randomToken } from '../ids.ts';
 import type { Storage } from '../storage/database.ts';
 import { getOrCreateSetting } from '../storage/settings.ts';
+import { transaction } from '../storage/transactions.ts';
+import { CLI_ACTOR, record, type AuditContext } from '../audit/audit-service.ts';
 import { SCOPES, hasScope, isScope, type Mode, type Principal, type Scope } from './scopes.ts';
 
 export const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
@@ -21,6 +23,7 @@ export interface CreatedKey {
   scopes: string[];
   secret: string;
   created_at: string;
+  created_by: string | null;
 }
 
 export function parseScopes(input: unknown, field = 'scopes'): Scope[] {
@@ -56,7 +59,11 @@ export class CredentialService {
     return this.jwtKey;
   }
 
-  async createKey(accountId: string, opts: { scopes: Scope[]; mode: Mode; name?: string | null }): Promise<CreatedKey> {
+  /**
+   * `ctx` says who creates it (recorded as `created_by` and in the audit log, in the same
+   * transaction); without one, the CLI.
+   */
+  async createKey(accountId: string, opts: { scopes: Scope[]; mode: Mode; name?: string | null }, ctx: AuditContext = { actor: CLI_ACTOR, ip: null }): Promise<CreatedKey> {
     const secret = `sb_${opts.mode}_${randomToken(24)}`;
     const now = this.clock.now();
     const row = {
@@ -70,13 +77,20 @@ export class CredentialService {
       created_at: now,
       revoked_at: null,
       last_used_at: null,
+      created_by: ctx.actor.id,
     };
-    await this.storage.db.insertInto('api_keys').values(row).execute();
-    return { id: row.id, account_id: accountId, name: row.name, mode: opts.mode, scopes: opts.scopes, secret, created_at: new Date(now).toISOString() };
+    await transaction(this.storage.db, async (tx) => {
+      await tx.insertInto('api_keys').values(row).execute();
+      await record(tx, { accountId, actor: ctx.actor, ip: ctx.ip, mode: opts.mode, action: 'key.created', target: { type: 'api_key', id: row.id }, details: { name: row.name, scopes: opts.scopes, prefix: row.prefix }, at: now });
+    });
+    return { id: row.id, account_id: accountId, name: row.name, mode: opts.mode, scopes: opts.scopes, secret, created_at: new Date(now).toISOString(), created_by: row.created_by };
   }
 
-  async listKeys(accountId: string) {
-    const rows = await this.storage.db.selectFrom('api_keys').selectAll().where('account_id', '=', accountId).orderBy('created_at', 'desc').execute();
+  /** With a mode (the API), only that mode's keys: a test token never sees live credentials. */
+  async listKeys(accountId: string, mode?: Mode) {
+    let q = this.storage.db.selectFrom('api_keys').selectAll().where('account_id', '=', accountId);
+    if (mode) q = q.where('mode', '=', mode);
+    const rows = await q.orderBy('created_at', 'desc').execute();
     return rows.map((r) => ({
       id: r.id,
       name: r.name,
@@ -85,38 +99,60 @@ export class CredentialService {
       prefix: r.prefix,
       created_at: new Date(r.created_at).toISOString(),
       revoked_at: r.revoked_at ? new Date(r.revoked_at).toISOString() : null,
+      created_by: r.created_by,
     }));
   }
 
-  revokeKey(accountId: string, id: string): Promise<boolean> {
-    return this.revoke('api_keys', accountId, id);
+  /** A key of another mode is not found, as with every object (CONTRACT §2). */
+  revokeKey(accountId: string, id: string, ctx: AuditContext = { actor: CLI_ACTOR, ip: null }, mode?: Mode): Promise<boolean> {
+    return this.revoke('api_keys', accountId, id, ctx, mode);
   }
 
   /** Revocation takes effect at once: authentication reads the row on every request. */
-  private async revoke(table: 'api_keys' | 'oauth_clients', accountId: string, id: string): Promise<boolean> {
-    const res = await this.storage.db
-      .updateTable(table)
-      .set({ revoked_at: this.clock.now() })
-      .where('id', '=', id)
-      .where('account_id', '=', accountId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+  private async revoke(table: 'api_keys' | 'oauth_clients', accountId: string, id: string, ctx: AuditContext, mode?: Mode): Promise<boolean> {
+    const now = this.clock.now();
+    return transaction(this.storage.db, async (tx) => {
+      let q = tx.updateTable(table).set({ revoked_at: now }).where('id', '=', id).where('account_id', '=', accountId).where('revoked_at', 'is', null);
+      if (mode) q = q.where('mode', '=', mode);
+      const res = await q.returning(['mode']).executeTakeFirst();
+      if (!res) return false;
+      const kind = table === 'api_keys' ? 'key' : 'client';
+      await record(tx, { accountId, actor: ctx.actor, ip: ctx.ip, mode: res.mode, action: `${kind}.revoked`, target: { type: table === 'api_keys' ? 'api_key' : 'oauth_client', id }, at: now });
+      return true;
+    });
   }
 
-  async createClient(accountId: string, opts: { scopes: Scope[]; mode: Mode; name?: string | null }) {
+  async createClient(accountId: string, opts: { scopes: Scope[]; mode: Mode; name?: string | null }, ctx: AuditContext = { actor: CLI_ACTOR, ip: null }) {
     const secret = `sbcs_${randomToken(32)}`;
     const now = this.clock.now();
     const id = newId(`client_${opts.mode}`, now);
-    await this.storage.db
-      .insertInto('oauth_clients')
-      .values({ id, account_id: accountId, name: opts.name ?? null, mode: opts.mode, scopes: JSON.stringify(opts.scopes), secret_hash: hashSecret(secret), created_at: now, revoked_at: null })
-      .execute();
-    return { client_id: id, client_secret: secret, account_id: accountId, mode: opts.mode, scopes: opts.scopes, created_at: new Date(now).toISOString() };
+    await transaction(this.storage.db, async (tx) => {
+      await tx
+        .insertInto('oauth_clients')
+        .values({ id, account_id: accountId, name: opts.name ?? null, mode: opts.mode, scopes: JSON.stringify(opts.scopes), secret_hash: hashSecret(secret), created_at: now, revoked_at: null, created_by: ctx.actor.id })
+        .execute();
+      await record(tx, { accountId, actor: ctx.actor, ip: ctx.ip, mode: opts.mode, action: 'client.created', target: { type: 'oauth_client', id }, details: { name: opts.name ?? null, scopes: opts.scopes }, at: now });
+    });
+    return { client_id: id, client_secret: secret, account_id: accountId, mode: opts.mode, scopes: opts.scopes, created_at: new Date(now).toISOString(), created_by: ctx.actor.id };
   }
 
-  revokeClient(accountId: string, id: string): Promise<boolean> {
-    return this.revoke('oauth_clients', accountId, id);
+  async listClients(accountId: string, mode?: Mode) {
+    let q = this.storage.db.selectFrom('oauth_clients').selectAll().where('account_id', '=', accountId);
+    if (mode) q = q.where('mode', '=', mode);
+    const rows = await q.orderBy('created_at', 'desc').execute();
+    return rows.map((r) => ({
+      client_id: r.id,
+      name: r.name,
+      mode: r.mode,
+      scopes: JSON.parse(r.scopes) as string[],
+      created_at: new Date(r.created_at).toISOString(),
+      revoked_at: r.revoked_at ? new Date(r.revoked_at).toISOString() : null,
+      created_by: r.created_by,
+    }));
+  }
+
+  revokeClient(accountId: string, id: string, ctx: AuditContext = { actor: CLI_ACTOR, ip: null }, mode?: Mode): Promise<boolean> {
+    return this.revoke('oauth_clients', accountId, id, ctx, mode);
   }
 
   /** The client-credentials grant. Errors follow RFC 6749 §5.2, thrown as OAuthError. */
@@ -157,7 +193,7 @@ export class CredentialService {
         .executeTakeFirst();
       if (!row) throw AUTH('Unknown API key.');
       if (row.revoked_at !== null) throw AUTH('This API key has been revoked.');
-      return { accountId: row.account_id, mode: row.mode as Mode, scopes: JSON.parse(row.scopes), kind: 'api_key', credentialId: row.id };
+      return { accountId: row.account_id, mode: row.mode as Mode, scopes: JSON.parse(row.scopes), kind: 'api_key', credentialId: row.id, bodies: true };
     }
     if (token.split('.').length !== 3) throw AUTH('Malformed bearer token.');
     let payload;
@@ -179,6 +215,7 @@ export class CredentialService {
       scopes: String(payload.scope ?? '').split(' ').filter(Boolean),
       kind: 'oauth',
       credentialId: clientId,
+      bodies: true,
     };
   }
 }

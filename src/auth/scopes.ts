@@ -29,8 +29,22 @@ export interface Principal {
   accountId: string;
   mode: Mode;
   scopes: string[];
-  kind: 'api_key' | 'oauth' | 'twilio';
+  /** `session`: a person signed in to the dashboard (src/users); `twilio`: the Twilio-compatible API. */
+  kind: 'api_key' | 'oauth' | 'session' | 'twilio';
+  /** The API key, OAuth client or session id. */
   credentialId: string;
-  /** Whether this principal may read message bodies (interfaces seam 2); absent means yes. */
+  /** For a person (kind `session`): the user and their role in the account (src/users/roles.ts). */
+  userId?: string;
+  role?: 'owner' | 'admin' | 'sender' | 'agent' | 'viewer';
+  /**
+   * Whether this principal may read message bodies (and media references). False for the
+   * `viewer` role; absent means true (API keys, OAuth tokens). Every view that shows a body
+   * checks `principal.bodies !== false`.
+   */
   bodies?: boolean;
+  /** The client's address, for the audit log (set by the HTTP auth hook; `req.ip`). */
+  ip?: string | null;
 }
+
+/** Whether `principal` may read message bodies: every view that shows one asks this. */
+export const seesBodies = (principal: Pick<Principal, 'bodies'>): boolean => principal.bodies !== false;

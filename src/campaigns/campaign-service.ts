@@ -17,6 +17,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { sql } from 'kysely';
 import type { AudienceService } from '../audiences/audience-service.ts';
+import { recordBy } from '../audit/audit-service.ts';
 import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { parseHhMm } from '../consent/time-zones.ts';
@@ -28,7 +29,8 @@ import { newId } from '../ids.ts';
 import { CHANNELS, PURPOSES } from '../messages/message-service.ts';
 import { parseNumber } from '../messages/phone.ts';
 import { ConcurrentChangeError, type StatusMachine } from '../messages/status-machine.ts';
-import type { Storage } from '../storage/database.ts';
+import type { Executor, Storage } from '../storage/database.ts';
+import { transaction } from '../storage/transactions.ts';
 import type { CampaignsTable, CampaignRecipientsTable } from '../storage/schema.ts';
 import { linksIn, type LinkService } from './campaign-links.ts';
 
@@ -288,8 +290,8 @@ export class CampaignService {
     return out;
   }
 
-  async getRow(pr: Principal, id: string): Promise<CampaignRow> {
-    const row = await this.storage.db.selectFrom('campaigns').selectAll().where('id', '=', id).where('account_id', '=', pr.accountId).where('mode', '=', pr.mode).executeTakeFirst();
+  async getRow(pr: Principal, id: string, db: Executor = this.storage.db): Promise<CampaignRow> {
+    const row = await db.selectFrom('campaigns').selectAll().where('id', '=', id).where('account_id', '=', pr.accountId).where('mode', '=', pr.mode).executeTakeFirst();
     if (!row) throw new AppError('NOT_FOUND', `No campaign ${id} in this account.`, { id });
     return row;
   }
@@ -308,12 +310,12 @@ export class CampaignService {
   }
 
   /** Moves a campaign from one of `from` to `to`, guarded so two calls cannot both win. */
-  private async move(pr: Principal, id: string, from: string[], to: string, patch: Partial<CampaignRow> = {}): Promise<CampaignRow> {
-    const row = await this.getRow(pr, id);
+  private async move(pr: Principal, id: string, from: string[], to: string, patch: Partial<CampaignRow> = {}, db: Executor = this.storage.db): Promise<CampaignRow> {
+    const row = await this.getRow(pr, id, db);
     if (!from.includes(row.status)) throw validation('status', `A ${row.status} campaign cannot be moved to ${to}.`, { status: row.status, allowed_from: from });
     const now = this.clock.now();
     const next = { ...row, ...patch, status: to, updated_at: now };
-    const res = await this.storage.db.updateTable('campaigns').set({ ...patch, status: to, updated_at: now }).where('id', '=', id).where('status', '=', row.status).executeTakeFirst();
+    const res = await db.updateTable('campaigns').set({ ...patch, status: to, updated_at: now }).where('id', '=', id).where('status', '=', row.status).executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) throw validation('status', 'The campaign changed at the same time; read it again.', { id });
     return next;
   }
@@ -322,7 +324,11 @@ export class CampaignService {
     const now = this.clock.now();
     const row = await this.getRow(pr, id);
     const later = row.start_at !== null && row.start_at > now;
-    const next = await this.move(pr, id, ['draft'], later ? 'scheduled' : 'running', later ? {} : { started_at: now, pace_base_at: now, pace_base_count: 0 });
+    const next = await transaction(this.storage.db, async (tx) => {
+      const moved = await this.move(pr, id, ['draft'], later ? 'scheduled' : 'running', later ? {} : { started_at: now, pace_base_at: now, pace_base_count: 0 }, tx);
+      await recordBy(tx, pr, { accountId: pr.accountId, action: 'campaign.started', target: { type: 'campaign', id }, details: { name: row.name, status: moved.status, start_at: row.start_at === null ? null : new Date(row.start_at).toISOString() }, at: now });
+      return moved;
+    });
     this.wakeRunner();
     return this.view(next);
   }

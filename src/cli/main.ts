@@ -15,6 +15,8 @@ import { sleep } from '../clock.ts';
 import { registerContactCommands } from '../contacts/contact-cli.ts';
 import { registerCampaignCommands } from '../campaigns/campaign-cli.ts';
 import { registerTwilioCommands } from '../twilio-compat/twilio-cli.ts';
+import { registerUserCommands } from '../users/user-cli.ts';
+import { registerAuditCommands } from '../audit/audit-cli.ts';
 
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 
@@ -65,17 +67,30 @@ export function buildCli(): Command {
       if (first.created) {
         const live = await p.credentials.createKey(first.id, { scopes: ['admin'], mode: 'live', name: 'first-start admin (live)' });
         const test = await p.credentials.createKey(first.id, { scopes: ['admin'], mode: 'test', name: 'first-start admin (test)' });
+        const owner = await p.users.createFirstOwner(first.id);
         process.stdout.write(
           [
             '',
             'Switchboard first start: created the default account ' + first.id,
             '  admin API key (live mode): ' + live.secret,
             '  admin API key (test mode): ' + test.secret,
-            '  These secrets are shown once. Store them now; create more with `npx switchboard keys create`.',
-            '  Dashboard sign-in: create a person with `npx switchboard users create` once the dashboard ships; until then, /docs is the API reference.',
+            '  dashboard sign-in (owner): ' + owner.email,
+            '  password:                  ' + owner.password,
+            '  These secrets are shown once. Store them now; create more keys with `npx switchboard keys create`',
+            '  and more people with `npx switchboard users create`. Change the owner’s email and password after signing in.',
             '',
           ].join('\n') + '\n',
         );
+      } else if ((await p.users.list(first.id)).length === 0) {
+        // The default account was made by an earlier CLI command, or before people existed: the
+        // first start that finds nobody to sign in creates the owner. Another process starting
+        // at the same moment may win that race; then this one prints nothing.
+        const owner = await p.users.createFirstOwner(first.id).catch(() => null);
+        if (owner) {
+          process.stdout.write(
+            ['', `Switchboard: the default account ${first.id} had nobody to sign in; created its owner.`, '  dashboard sign-in (owner): ' + owner.email, '  password:                  ' + owner.password, '  Shown once. Change the email and password after signing in.', ''].join('\n') + '\n',
+          );
+        }
       }
       const declared = await p.applyConfigFile();
       if (declared.connectors + declared.senders + declared.routes > 0) p.log.info(declared, 'applied the connectors, senders and routes of the config file');
@@ -208,6 +223,8 @@ export function buildCli(): Command {
   registerContactCommands(program, { withPlatform, accountOf, out });
   registerCampaignCommands(program, { withPlatform, accountOf, out });
   registerTwilioCommands(program, { withPlatform, accountOf, out });
+  registerUserCommands(program, { withPlatform, accountOf, out, fail });
+  registerAuditCommands(program, { withPlatform, accountOf, out });
   return program;
 }
 

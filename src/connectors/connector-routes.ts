@@ -69,7 +69,7 @@ export function connectorRoutes(app: FastifyInstance, p: Platform): void {
         response: { 201: ConnectorView, ...errorResponses(400, 401, 403) },
       },
     },
-    async (req, reply) => reply.status(201).send(await p.connectorAdmin.create(principalOf(req).accountId, req.body as Record<string, unknown>)),
+    async (req, reply) => reply.status(201).send(await p.connectorAdmin.create(principalOf(req).accountId, req.body as Record<string, unknown>, principalOf(req))),
   );
   app.get('/v1/connectors', { config, schema: { tags: ['connectors'], summary: 'Connectors of the account and of the installation', response: { 200: Type.Object({ data: Type.Array(ConnectorView) }), ...errorResponses(401, 403) } } }, async (req) => ({
     data: await p.connectorAdmin.list(principalOf(req).accountId),
@@ -89,10 +89,10 @@ export function connectorRoutes(app: FastifyInstance, p: Platform): void {
         response: { 200: ConnectorView, ...errorResponses(400, 401, 403, 404) },
       },
     },
-    async (req) => p.connectorAdmin.update(principalOf(req).accountId, id(req), req.body as Record<string, unknown>),
+    async (req) => p.connectorAdmin.update(principalOf(req).accountId, id(req), req.body as Record<string, unknown>, principalOf(req)),
   );
   app.delete('/v1/connectors/:id', { config, schema: { tags: ['connectors'], summary: 'Delete a connector no route or sender uses', params: IdParams, response: { 200: Deleted, ...errorResponses(400, 401, 403, 404) } } }, async (req) =>
-    p.connectorAdmin.remove(principalOf(req).accountId, id(req)),
+    p.connectorAdmin.remove(principalOf(req).accountId, id(req), principalOf(req)),
   );
 
   app.post(
@@ -112,13 +112,13 @@ export function connectorRoutes(app: FastifyInstance, p: Platform): void {
         response: { 201: RouteView, ...errorResponses(400, 401, 403) },
       },
     },
-    async (req, reply) => reply.status(201).send(await p.routeAdmin.create(principalOf(req).accountId, req.body as Record<string, unknown>)),
+    async (req, reply) => reply.status(201).send(await p.routeAdmin.create(principalOf(req).accountId, req.body as Record<string, unknown>, principalOf(req))),
   );
   app.get('/v1/routes', { config, schema: { tags: ['routing'], summary: 'The route table, in the order it is read', response: { 200: Type.Object({ data: Type.Array(RouteView) }), ...errorResponses(401, 403) } } }, async (req) => ({
     data: await p.routeAdmin.list(principalOf(req).accountId),
   }));
   app.delete('/v1/routes/:id', { config, schema: { tags: ['routing'], summary: 'Delete a route', params: IdParams, response: { 200: Deleted, ...errorResponses(401, 403, 404) } } }, async (req) =>
-    p.routeAdmin.remove(principalOf(req).accountId, id(req)),
+    p.routeAdmin.remove(principalOf(req).accountId, id(req), principalOf(req)),
   );
 
   app.post(
@@ -138,12 +138,12 @@ export function connectorRoutes(app: FastifyInstance, p: Platform): void {
         response: { 201: SenderView, ...errorResponses(400, 401, 403, 422) },
       },
     },
-    async (req, reply) => reply.status(201).send(await p.senderAdmin.create(principalOf(req).accountId, req.body as Record<string, unknown>)),
+    async (req, reply) => reply.status(201).send(await p.senderAdmin.create(principalOf(req).accountId, req.body as Record<string, unknown>, principalOf(req))),
   );
   app.get('/v1/senders', { config, schema: { tags: ['senders'], summary: 'Senders of the account', response: { 200: Type.Object({ data: Type.Array(SenderView) }), ...errorResponses(401, 403) } } }, async (req) => ({
     data: await p.senderAdmin.list(principalOf(req).accountId),
   }));
   app.delete('/v1/senders/:id', { config, schema: { tags: ['senders'], summary: 'Remove a sender', params: IdParams, response: { 200: Deleted, ...errorResponses(401, 403, 404) } } }, async (req) =>
-    p.senderAdmin.remove(principalOf(req).accountId, id(req)),
+    p.senderAdmin.remove(principalOf(req).accountId, id(req), principalOf(req)),
   );
 }

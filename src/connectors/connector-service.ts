@@ -1,7 +1,10 @@
 // Connectors as the API sees them (CONTRACT §9): create, read (with live state), change,
 // delete. Credentials are split from the config on the way in, sealed with the encryption key,
 // and never leave again: the API shows which secret fields are set, not their values.
+import { CONFIG_FILE, recordBy, type AuditContext } from '../audit/audit-service.ts';
+import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
+import { transaction } from '../storage/transactions.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Sealer } from '../security/crypto.ts';
@@ -83,7 +86,8 @@ export class ConnectorService {
     if (problems.length) throw validation('config', `The ${type} config is not usable: ${problems.join('; ')}.`, { problems });
   }
 
-  async create(accountId: string, input: { name?: unknown; type?: unknown; config?: unknown; enabled?: unknown }): Promise<ConnectorView> {
+  /** `by`: who makes the change, for the audit log (a route's principal; none is the CLI). */
+  async create(accountId: string, input: { name?: unknown; type?: unknown; config?: unknown; enabled?: unknown }, by?: Principal | AuditContext): Promise<ConnectorView> {
     this.validate(input, true);
     const now = this.clock.now();
     const { plain, secrets } = splitSecrets((input.config as Record<string, unknown>) ?? {});
@@ -99,7 +103,10 @@ export class ConnectorService {
       created_at: now,
       updated_at: now,
     };
-    await this.storage.db.insertInto('connectors').values(row).execute();
+    await transaction(this.storage.db, async (tx) => {
+      await tx.insertInto('connectors').values(row).execute();
+      await recordBy(tx, by, { accountId, mode: null, action: 'connector.created', target: { type: 'connector', id: row.id }, details: { name: row.name, type: row.type, enabled: row.enabled === 1, secret_fields: Object.keys(secrets) }, at: now });
+    });
     this.router.invalidate();
     this.throttle.invalidate();
     return this.view(row);
@@ -123,8 +130,11 @@ export class ConnectorService {
     const now = this.clock.now();
     const sealed = Object.keys(secrets).length ? this.sealer.seal(JSON.stringify(secrets)) : null;
     const id = existing?.id ?? newId('conn', now);
-    if (existing) await this.storage.db.updateTable('connectors').set({ config: JSON.stringify(plain), secrets: sealed, enabled, updated_at: now }).where('id', '=', id).execute();
-    else await this.storage.db.insertInto('connectors').values({ id, account_id: null, name, type: input.type as string, config: JSON.stringify(plain), secrets: sealed, enabled, created_at: now, updated_at: now }).execute();
+    await transaction(this.storage.db, async (tx) => {
+      if (existing) await tx.updateTable('connectors').set({ config: JSON.stringify(plain), secrets: sealed, enabled, updated_at: now }).where('id', '=', id).execute();
+      else await tx.insertInto('connectors').values({ id, account_id: null, name, type: input.type as string, config: JSON.stringify(plain), secrets: sealed, enabled, created_at: now, updated_at: now }).execute();
+      await recordBy(tx, CONFIG_FILE, { accountId: null, action: existing ? 'connector.updated' : 'connector.created', target: { type: 'connector', id }, details: { name, type: input.type, enabled: enabled === 1, secret_fields: Object.keys(secrets) }, at: now });
+    });
     this.router.invalidate();
     this.throttle.invalidate();
     if (existing) await this.manager.reload(id);
@@ -154,7 +164,7 @@ export class ConnectorService {
     return this.view(row, { ...(live ? live.state() : { status: row.enabled ? 'not_started' : 'disabled', in_flight: 0, last_error: null }), circuit: this.manager.circuitState(id) });
   }
 
-  async update(accountId: string, id: string, input: { name?: unknown; config?: unknown; enabled?: unknown }): Promise<ConnectorView> {
+  async update(accountId: string, id: string, input: { name?: unknown; config?: unknown; enabled?: unknown }, by?: Principal | AuditContext): Promise<ConnectorView> {
     this.validate(input, false);
     const row = await this.row(accountId, id, true);
     const patch: Partial<ConnectorsTable> = { updated_at: this.clock.now() };
@@ -170,21 +180,29 @@ export class ConnectorService {
       patch.config = JSON.stringify(mergedPlain);
       patch.secrets = Object.keys(mergedSecrets).length ? this.sealer.seal(JSON.stringify(mergedSecrets)) : null;
     }
-    await this.storage.db.updateTable('connectors').set(patch).where('id', '=', id).execute();
+    await transaction(this.storage.db, async (tx) => {
+      await tx.updateTable('connectors').set(patch).where('id', '=', id).execute();
+      // Which fields changed, never their values: config may hold credentials.
+      const changed = { name: patch.name, enabled: patch.enabled === undefined ? undefined : patch.enabled === 1, config_fields: input.config ? Object.keys(input.config as object) : undefined };
+      await recordBy(tx, by, { accountId, mode: null, action: 'connector.updated', target: { type: 'connector', id }, details: JSON.parse(JSON.stringify(changed)), at: patch.updated_at });
+    });
     this.router.invalidate();
     this.throttle.invalidate();
     await this.manager.reload(id);
     return this.get(accountId, id);
   }
 
-  async remove(accountId: string, id: string): Promise<{ id: string; deleted: true }> {
-    await this.row(accountId, id, true);
+  async remove(accountId: string, id: string, by?: Principal | AuditContext): Promise<{ id: string; deleted: true }> {
+    const before = await this.row(accountId, id, true);
     const routes = await this.storage.db.selectFrom('routes').select(['id', 'strategy', 'connector_id']).execute();
     const using = routes.filter((r) => r.connector_id === id || (r.strategy && (JSON.parse(r.strategy).connector_ids as string[]).includes(id))).map((r) => r.id);
     if (using.length) throw validation('id', 'Routes still use this connector: delete or change them first.', { routes: using });
     const senders = await this.storage.db.selectFrom('senders').select('id').where('connector_id', '=', id).execute();
     if (senders.length) throw validation('id', 'Senders still use this connector: change them first.', { senders: senders.map((s) => s.id) });
-    await this.storage.db.deleteFrom('connectors').where('id', '=', id).execute();
+    await transaction(this.storage.db, async (tx) => {
+      await tx.deleteFrom('connectors').where('id', '=', id).execute();
+      await recordBy(tx, by, { accountId, mode: null, action: 'connector.deleted', target: { type: 'connector', id }, details: { name: before.name, type: before.type }, at: this.clock.now() });
+    });
     this.router.invalidate();
     this.throttle.invalidate();
     await this.manager.reload(id);

@@ -5,8 +5,10 @@ import { validation } from '../errors.ts';
 import { principalOf } from '../http/auth.ts';
 import { errorResponses } from '../http/schemas.ts';
 import { normaliseNumber } from '../messages/phone.ts';
+import { recordBy } from '../audit/audit-service.ts';
 import type { Platform } from '../platform.ts';
-import { CONSENT_SOURCES, exportConsentCsv, parseConsentStatus } from './consent-service.ts';
+import { seesBodies } from '../auth/scopes.ts';
+import { CONSENT_SOURCES, evidenceFor, exportConsentCsv, parseConsentStatus } from './consent-service.ts';
 import { Readable } from 'node:stream';
 import { transaction } from '../storage/transactions.ts';
 
@@ -69,7 +71,8 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
           source: b.source ?? 'api',
           // The caller's own address is kept apart: a web form's backend records the visitor's IP
           // and user agent in `evidence`, and those must not be overwritten by the server's.
-          evidence: { ...evidence, recorded_by: pr.credentialId, api_ip: req.ip, api_user_agent: req.headers['user-agent'] ?? null },
+          evidence: { ...evidence, recorded_by: pr.userId ?? pr.credentialId, api_ip: req.ip, api_user_agent: req.headers['user-agent'] ?? null },
+          by: pr,
         }),
       );
       return reply.status(201).send({ id, history: await p.consent.history(pr.accountId, pr.mode, phone) });
@@ -90,7 +93,8 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
     async (req) => {
       const pr = principalOf(req);
       const phone = normaliseNumber((req.query as { phone: string }).phone, 'phone').e164;
-      return { phone, suppressed: await p.consent.isSuppressed(p.storage.db, pr.accountId, pr.mode, phone), data: await p.consent.history(pr.accountId, pr.mode, phone) };
+      const history = (await p.consent.history(pr.accountId, pr.mode, phone)).map((r) => ({ ...r, evidence: evidenceFor(r.evidence, seesBodies(pr)) }));
+      return { phone, suppressed: await p.consent.isSuppressed(p.storage.db, pr.accountId, pr.mode, phone), data: history };
     },
   );
 
@@ -113,7 +117,11 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
         phone: q.phone === undefined ? undefined : normaliseNumber(q.phone, 'phone').e164,
         since: q.since === undefined ? undefined : Date.parse(q.since),
         until: q.until === undefined ? undefined : Date.parse(q.until),
+        // A keyword's evidence quotes the message: shown to those who may read bodies only.
+        bodies: seesBodies(pr),
       };
+      // An export is recorded when it is handed out, before the first row is streamed.
+      await recordBy(p.storage.db, pr, { accountId: pr.accountId, action: 'export.created', target: { type: 'export', id: 'consent_csv' }, details: { export: 'consent', phone: filter.phone ?? null, since: q.since ?? null, until: q.until ?? null, bodies: filter.bodies }, at: p.clock.now() });
       reply.header('content-type', 'text/csv; charset=utf-8');
       reply.header('content-disposition', `attachment; filename="consent-${pr.mode}-${new Date(p.clock.now()).toISOString().slice(0, 10)}.csv"`);
       return reply.send(Readable.from(exportConsentCsv(p.storage.db, pr.accountId, pr.mode, filter)));

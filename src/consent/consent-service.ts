@@ -2,6 +2,8 @@
 // never deleted; the current state of a number is derived from its latest records. The
 // `suppressions` table is that derivation for the question the send path asks on every message
 // ("has this number opted out of everything?"), kept in step in the same transaction.
+import { recordBy, type AuditContext } from '../audit/audit-service.ts';
+import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { AppError, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
@@ -21,6 +23,8 @@ export interface ConsentInput {
   channel: string;
   source: string;
   evidence: Record<string, unknown>;
+  /** Who makes the change, for the audit log: a principal or context; none is the source itself (keyword, carrier, import). */
+  by?: Principal | AuditContext;
 }
 
 /** The consent state of a set of numbers, read at once (see ConsentService.view). */
@@ -275,6 +279,15 @@ export class ConsentService {
         at: now,
       },
     ]);
+    // The evidence stays out of the audit log: a keyword's evidence quotes the message.
+    await recordBy(tx, input.by ?? { actor: { type: 'system', id: input.source }, ip: null }, {
+      accountId: input.accountId,
+      mode: input.mode,
+      action: 'consent.changed',
+      target: { type: 'phone', id: input.phone },
+      details: { status: input.status, purpose: input.purpose, channel: input.channel, source: input.source, consent_record_id: Number(inserted.id) },
+      at: now,
+    });
     return Number(inserted.id);
   }
 
@@ -316,7 +329,17 @@ export function csvCell(v: unknown): string {
  * The whole ledger of an account (or one number), oldest first, as CSV lines for an auditor.
  * Read in pages by id so an export of millions of records streams in constant memory.
  */
-export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number } = {}): AsyncGenerator<string> {
+/**
+ * A record's evidence as a reader may see it: a keyword's evidence quotes the message it came in,
+ * which a reader who may not read message bodies (the viewer role) is not shown.
+ */
+export function evidenceFor(evidence: Record<string, unknown>, bodies: boolean): Record<string, unknown> {
+  if (bodies || !('body' in evidence)) return evidence;
+  const { body: _body, ...rest } = evidence;
+  return { ...rest, body_redacted: true };
+}
+
+export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number; bodies?: boolean } = {}): AsyncGenerator<string> {
   yield `${EXPORT_COLUMNS.join(',')}\r\n`;
   let after = 0;
   for (;;) {
@@ -329,7 +352,8 @@ export async function* exportConsentCsv(db: Executor, accountId: string, mode: s
     let chunk = '';
     for (const r of rows) {
       const ev = JSON.parse(r.evidence) as Record<string, unknown>;
-      const cells = [r.id, new Date(r.created_at).toISOString(), r.phone, r.status, r.purpose, r.channel, r.source, ev.disclosure, ev.ip, ev.user_agent, ev.form_url, ev.message_id, r.evidence];
+      const shown = filter.bodies === false ? JSON.stringify(evidenceFor(ev, false)) : r.evidence;
+      const cells = [r.id, new Date(r.created_at).toISOString(), r.phone, r.status, r.purpose, r.channel, r.source, ev.disclosure, ev.ip, ev.user_agent, ev.form_url, ev.message_id, shown];
       chunk += `${cells.map(csvCell).join(',')}\r\n`;
     }
     yield chunk;

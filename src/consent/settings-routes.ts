@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { principalOf } from '../http/auth.ts';
 import { errorResponses } from '../http/schemas.ts';
+import { recordBy } from '../audit/audit-service.ts';
 import type { Platform } from '../platform.ts';
 import { configChanged } from '../storage/read-cache.ts';
 import { applyPatch, readMessagingSettings, writeMessagingSettings } from './messaging-settings.ts';
@@ -50,10 +51,12 @@ export function settingsRoutes(app: FastifyInstance, p: Platform): void {
       schema: { tags: ['settings'], summary: 'Change some of the messaging settings', body: PartialSettings, response: { 200: Settings, ...errorResponses(400, 401, 403) } },
     },
     async (req) => {
-      const accountId = principalOf(req).accountId;
+      const pr = principalOf(req);
+      const accountId = pr.accountId;
       const next = await transaction(p.storage.db, async (tx) => {
         const changed = applyPatch(await readMessagingSettings(tx, accountId), req.body);
         await writeMessagingSettings(tx, accountId, changed);
+        await recordBy(tx, pr, { accountId, mode: null, action: 'settings.updated', target: { type: 'settings', id: 'messaging' }, details: { fields: Object.keys((req.body ?? {}) as object) }, at: p.clock.now() });
         return changed;
       });
       configChanged(p.storage);

@@ -2,6 +2,7 @@
 // and the CLI's `start` listens. Request validation uses two Ajv instances: bodies are checked
 // strictly (a number where a string belongs is an error, not coerced), query strings and path
 // parameters are coerced from text as usual.
+import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -27,6 +28,8 @@ import { reviewRoutes } from '../review/review-routes.ts';
 import { templateRoutes } from '../templates/template-routes.ts';
 import { twilioRoutes } from '../twilio-compat/twilio-routes.ts';
 import { webhookRoutes } from '../webhooks/webhook-routes.ts';
+import { sessionRoutes } from '../users/session-routes.ts';
+import { auditRoutes } from '../audit/audit-routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
@@ -69,6 +72,9 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
     }
   });
   await app.register(formbody, { bodyLimit: p.config.SWITCHBOARD_BODY_LIMIT_BYTES });
+  // Parses the dashboard's session cookie for the auth hook (src/http/auth.ts); unsigned, as
+  // the cookie holds a random token whose hash is looked up.
+  await app.register(cookie);
 
   await app.register(swagger, {
     openapi: {
@@ -76,19 +82,27 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
       info: {
         title: 'Switchboard API',
         version: '0.1.0',
-        description: 'The communication layer for business messaging. Every /v1 route takes Authorization: Bearer <API key or OAuth access token>. Errors: {"error": {"code", "message", "retryable", "request_id", "details"}}.',
+        description: 'The communication layer for business messaging. Every /v1 route takes Authorization: Bearer <API key or OAuth access token>, or the dashboard session cookie sb_session (POST /v1/session) with X-CSRF-Token on POST, PUT, PATCH and DELETE. Errors: {"error": {"code", "message", "retryable", "request_id", "details"}}.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, twilioBasic: { type: 'http', scheme: 'basic', description: 'The Twilio-compatible API (/2010-04-01): account SID and auth token, or API key SID and secret.' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: { type: 'apiKey', in: 'cookie', name: 'sb_session', description: 'The dashboard session (POST /v1/session); state-changing requests also send X-CSRF-Token.' },
+          twilioBasic: { type: 'http', scheme: 'basic', description: 'The Twilio-compatible API (/2010-04-01): account SID and auth token, or API key SID and secret.' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false }, staticCSP: true });
 
   installErrorHandling(app);
-  installAuth(app, p.credentials);
+  installAuth(app, p.credentials, p.sessions);
 
   opsRoutes(app, p);
   authRoutes(app, p);
+  sessionRoutes(app, p);
+  auditRoutes(app, p);
   messageRoutes(app, p);
   reviewRoutes(app, p);
   consentRoutes(app, p);

@@ -61,6 +61,7 @@ export const MessageSchema = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
     metadata: Type.Record(Type.String(), Type.String()),
+    body_redacted: Type.Optional(Type.Literal(true, { description: 'Present when the body and media_urls are left out for this reader (the viewer role): body is null, media_urls empty.' })),
   },
 );
 

@@ -1,6 +1,7 @@
 // /v1/conversations (CONTRACT §8): the inbox, and replies from the same number.
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { recordBodyRead } from '../audit/audit-http.ts';
 import { principalOf } from '../http/auth.ts';
 import { IdParams, MessageSchema, errorResponses } from '../http/schemas.ts';
 import type { Platform } from '../platform.ts';
@@ -31,13 +32,21 @@ export function conversationRoutes(app: FastifyInstance, p: Platform): void {
         response: { 200: Type.Object({ data: Type.Array(ConversationSchema), next_cursor: Nullable(Type.String()) }), ...errorResponses(400, 401, 403) },
       },
     },
-    async (req) => listConversations(p.storage, principalOf(req), req.query as { limit?: number; cursor?: string; owner?: string; number?: string }),
+    async (req) => {
+      const page = await listConversations(p.storage, principalOf(req), req.query as { limit?: number; cursor?: string; owner?: string; number?: string });
+      await recordBodyRead(p, req, 'conversation_list', page.data.flatMap((c) => (c.last_message ? [c.last_message.id] : [])));
+      return page;
+    },
   );
 
   app.get(
     '/v1/conversations/:id',
     { config: { scope: 'messages:read' }, schema: { tags: ['inbox'], summary: 'Fetch a conversation', params: IdParams, response: { 200: ConversationSchema, ...errorResponses(401, 403, 404) } } },
-    async (req) => getConversation(p.storage, principalOf(req), (req.params as { id: string }).id),
+    async (req) => {
+      const c = await getConversation(p.storage, principalOf(req), (req.params as { id: string }).id);
+      await recordBodyRead(p, req, 'conversation', c.last_message ? [c.last_message.id] : [], { type: 'conversation', id: c.id });
+      return c;
+    },
   );
 
   app.get(
@@ -52,13 +61,19 @@ export function conversationRoutes(app: FastifyInstance, p: Platform): void {
         response: { 200: Type.Object({ data: Type.Array(MessageSchema), next_cursor: Nullable(Type.String()) }), ...errorResponses(400, 401, 403, 404) },
       },
     },
-    async (req) => conversationMessages(p.storage, principalOf(req), (req.params as { id: string }).id, req.query as { limit?: number; cursor?: string }),
+    async (req) => {
+      const id = (req.params as { id: string }).id;
+      const page = await conversationMessages(p.storage, principalOf(req), id, req.query as { limit?: number; cursor?: string });
+      await recordBodyRead(p, req, 'conversation_messages', page.data.map((m) => m.id), { type: 'conversation', id });
+      return page;
+    },
   );
 
   app.post(
     '/v1/conversations/:id/messages',
     {
-      config: { scope: 'messages:send' },
+      // An agent replies in the inbox without holding messages:send (src/users/roles.ts).
+      config: { scope: 'messages:send', permission: 'conversations:reply' },
       schema: {
         tags: ['inbox'],
         summary: "Reply in a conversation: to its contact, from the conversation's number",

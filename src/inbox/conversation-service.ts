@@ -4,7 +4,7 @@
 import type { Principal } from '../auth/scopes.ts';
 import { AppError, validation } from '../errors.ts';
 import type { MessageService } from '../messages/message-service.ts';
-import { toMessageView, type MessageView } from '../messages/message-view.ts';
+import { toMessageView, visibleTo, type MessageView } from '../messages/message-view.ts';
 import type { Storage } from '../storage/database.ts';
 import type { ConversationsTable } from '../storage/schema.ts';
 import type { InboxService } from './inbox-service.ts';
@@ -21,7 +21,7 @@ export interface ConversationView {
   created_at: string;
 }
 
-async function view(storage: Storage, c: ConversationsTable): Promise<ConversationView> {
+async function view(storage: Storage, pr: Principal, c: ConversationsTable): Promise<ConversationView> {
   const [contact, last] = await Promise.all([
     storage.db.selectFrom('contacts').select(['id', 'phone', 'name', 'owner']).where('id', '=', c.contact_id).executeTakeFirst(),
     c.last_message_id ? storage.db.selectFrom('messages').selectAll().where('id', '=', c.last_message_id).executeTakeFirst() : undefined,
@@ -31,7 +31,7 @@ async function view(storage: Storage, c: ConversationsTable): Promise<Conversati
     object: 'conversation',
     contact: contact ?? { id: c.contact_id, phone: c.contact_phone, name: null, owner: null },
     number: c.number,
-    last_message: last ? toMessageView(last) : null,
+    last_message: last ? visibleTo(pr, toMessageView(last)) : null,
     last_message_at: new Date(c.last_message_at).toISOString(),
     last_direction: c.last_direction,
     created_at: new Date(c.created_at).toISOString(),
@@ -60,11 +60,11 @@ export async function listConversations(storage: Storage, pr: Principal, q: { li
   const rows = await query.orderBy('conversations.last_message_at', 'desc').orderBy('conversations.id', 'desc').limit(limit + 1).execute();
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
-  return { data: await Promise.all(page.map((c) => view(storage, c))), next_cursor: rows.length > limit ? `${last.last_message_at}_${last.id}` : null };
+  return { data: await Promise.all(page.map((c) => view(storage, pr, c))), next_cursor: rows.length > limit ? `${last.last_message_at}_${last.id}` : null };
 }
 
 export async function getConversation(storage: Storage, pr: Principal, id: string): Promise<ConversationView> {
-  return view(storage, await getRow(storage, pr, id));
+  return view(storage, pr, await getRow(storage, pr, id));
 }
 
 export async function conversationMessages(storage: Storage, pr: Principal, id: string, q: { limit?: number; cursor?: string }) {
@@ -87,7 +87,7 @@ export async function conversationMessages(storage: Storage, pr: Principal, id: 
   }
   const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
   const page = rows.slice(0, limit);
-  return { data: page.map(toMessageView), next_cursor: rows.length > limit ? page[page.length - 1].id : null };
+  return { data: page.map((r) => visibleTo(pr, toMessageView(r))), next_cursor: rows.length > limit ? page[page.length - 1].id : null };
 }
 
 /** Replies in a conversation: to its contact, from its number, through the normal send path. */

@@ -1,6 +1,7 @@
 // /v1/messages (CONTRACT §4).
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { recordBodyRead } from '../audit/audit-http.ts';
 import { principalOf } from '../http/auth.ts';
 import { errorBody } from '../http/errors.ts';
 import { IdParams, MessageCreate, MessageSchema, errorResponses } from '../http/schemas.ts';
@@ -82,13 +83,21 @@ export function messageRoutes(app: FastifyInstance, p: Platform): void {
         response: { 200: Type.Object({ data: Type.Array(MessageSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses(400, 401, 403, 422) },
       },
     },
-    async (req) => p.messages.list(principalOf(req), req.query as Record<string, string | number | undefined>),
+    async (req) => {
+      const page = await p.messages.list(principalOf(req), req.query as Record<string, string | number | undefined>);
+      await recordBodyRead(p, req, 'message_list', page.data.map((m) => m.id));
+      return page;
+    },
   );
 
   app.get(
     '/v1/messages/:id',
     { config: { scope: 'messages:read' }, schema: { tags: ['messages'], summary: 'Fetch a message', params: IdParams, response: { 200: MessageSchema, ...errorResponses(401, 403, 404) } } },
-    async (req) => p.messages.get(principalOf(req), (req.params as { id: string }).id),
+    async (req) => {
+      const message = await p.messages.get(principalOf(req), (req.params as { id: string }).id);
+      await recordBodyRead(p, req, 'message', [message.id]);
+      return message;
+    },
   );
 
   app.get(
@@ -101,13 +110,27 @@ export function messageRoutes(app: FastifyInstance, p: Platform): void {
         params: IdParams,
         response: {
           200: Type.Object({
-            data: Type.Array(Type.Object({ status: Type.String(), at: Type.String({ format: 'date-time' }), ignored: Type.Boolean(), data: Type.Record(Type.String(), Type.Unknown()) })),
+            data: Type.Array(
+              Type.Object({
+                status: Type.String(),
+                at: Type.String({ format: 'date-time' }),
+                ignored: Type.Boolean(),
+                data: Type.Record(Type.String(), Type.Unknown()),
+                data_redacted: Type.Optional(Type.Literal(true, { description: 'Present when the raw provider data is left out for this reader (the viewer role).' })),
+              }),
+            ),
           }),
           ...errorResponses(401, 403, 404),
         },
       },
     },
-    async (req) => ({ data: await p.messages.events(principalOf(req), (req.params as { id: string }).id) }),
+    async (req) => {
+      const id = (req.params as { id: string }).id;
+      const data = await p.messages.events(principalOf(req), id);
+      // The raw provider data can quote the text (an inbound payload, an SMPP receipt).
+      await recordBodyRead(p, req, 'message_events', [id]);
+      return { data };
+    },
   );
 
   app.post(

@@ -19,7 +19,7 @@ import type { Storage, Tx } from '../storage/database.ts';
 import { readCache } from '../storage/read-cache.ts';
 import { readMessagingSettings, type MessagingSettings } from '../consent/messaging-settings.ts';
 import { analyseText } from './encoding.ts';
-import { messageRow, toMessageView, type MessageRow, type MessageView } from './message-view.ts';
+import { eventDataVisibleTo, messageRow, toMessageView, visibleTo, type MessageRow, type MessageView } from './message-view.ts';
 import { isAlphanumericSender, normaliseNumber, parseNumber } from './phone.ts';
 import { messageEvent, recordEvents, STATUSES, type StatusMachine } from './status-machine.ts';
 import { transaction } from '../storage/transactions.ts';
@@ -521,15 +521,16 @@ export class MessageService {
   }
 
   async get(principal: Principal, id: string): Promise<MessageView> {
-    return toMessageView(await this.getRow(principal, id));
+    return visibleTo(principal, toMessageView(await this.getRow(principal, id)));
   }
 
   async events(principal: Principal, id: string) {
     await this.getRow(principal, id);
     const rows = await this.storage.db.selectFrom('message_events').selectAll().where('message_id', '=', id).orderBy('id').execute();
     return rows.map((e) => {
-      const data = JSON.parse(e.data);
-      return { status: e.status, at: new Date(e.at).toISOString(), data, ignored: data.ignored === true };
+      const raw = JSON.parse(e.data);
+      const { data, redacted } = eventDataVisibleTo(principal, raw);
+      return { status: e.status, at: new Date(e.at).toISOString(), data, ignored: raw.ignored === true, ...(redacted ? { data_redacted: true as const } : {}) };
     });
   }
 
@@ -570,7 +571,7 @@ export class MessageService {
     const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
-    return { data: page.map(toMessageView), next_cursor: more ? page[page.length - 1].id : null };
+    return { data: page.map((r) => visibleTo(principal, toMessageView(r))), next_cursor: more ? page[page.length - 1].id : null };
   }
 
   async cancel(principal: Principal, id: string): Promise<MessageView> {
@@ -583,6 +584,6 @@ export class MessageService {
       }
       return this.statuses.transition(tx, row, 'canceled', { at: now, data: { reason: 'canceled_by_request' }, patch: { next_attempt_at: null } });
     });
-    return toMessageView(updated!);
+    return visibleTo(principal, toMessageView(updated!));
   }
 }

@@ -1,5 +1,6 @@
 // The message object of the API (CONTRACT §4), made from a row. One function, used by every
 // route, webhook and CLI command that shows a message.
+import { seesBodies, type Principal } from '../auth/scopes.ts';
 import type { MessagesTable } from '../storage/schema.ts';
 import { voiceView, type VoiceView } from '../voice/voice-outcome.ts';
 
@@ -39,6 +40,8 @@ export interface MessageView {
   created_at: string;
   updated_at: string;
   metadata: Record<string, string>;
+  /** Present (true) when the body and media references are left out for this reader (a viewer). */
+  body_redacted?: true;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -101,4 +104,25 @@ export function messageRow(fields: Omit<MessageRow, RowDefaults> & Partial<Pick<
     updated_at: fields.created_at,
     ...fields,
   };
+}
+
+/**
+ * The message as `principal` may see it: without its body and media references when the
+ * principal may not read bodies (the `viewer` role). Every view that shows a message goes
+ * through this.
+ */
+export function visibleTo(principal: Pick<Principal, 'bodies'>, view: MessageView): MessageView {
+  if (seesBodies(principal)) return view;
+  return { ...view, body: null, media_urls: [], body_redacted: true };
+}
+
+// Keys of an event's data that can carry the text: a provider's raw payload (an SMPP receipt
+// quotes the first characters of the message), and any field named like a body.
+const CONTENT_KEYS = new Set(['raw', 'body', 'text', 'message', 'content', 'short_message', 'media_urls']);
+
+/** An event's data as `principal` may see it: the provider's raw data left out for a viewer. */
+export function eventDataVisibleTo(principal: Pick<Principal, 'bodies'>, data: Record<string, unknown>): { data: Record<string, unknown>; redacted: boolean } {
+  if (seesBodies(principal)) return { data, redacted: false };
+  const kept = Object.fromEntries(Object.entries(data).filter(([k]) => !CONTENT_KEYS.has(k)));
+  return { data: kept, redacted: Object.keys(kept).length !== Object.keys(data).length };
 }

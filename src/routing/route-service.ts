@@ -1,7 +1,10 @@
 // Route tables as the API sees them (CONTRACT §9): a route is a priority, filters, and a
 // connector or a strategy over several. An account's routes come before installation-wide
 // ones of the same priority only by their priority: the lowest matching priority wins.
+import { CONFIG_FILE, recordBy, type AuditContext } from '../audit/audit-service.ts';
+import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
+import { transaction } from '../storage/transactions.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { isAlphanumericSender, parseNumber } from '../messages/phone.ts';
@@ -108,11 +111,14 @@ export class RouteService {
     };
   }
 
-  async create(accountId: string, input: Record<string, unknown>): Promise<RouteView> {
+  async create(accountId: string, input: Record<string, unknown>, by?: Principal | AuditContext): Promise<RouteView> {
     const fields = await this.parse(accountId, input);
     const now = this.clock.now();
     const row: RoutesTable = { id: newId('route', now), account_id: accountId, ...fields, created_at: now };
-    await this.storage.db.insertInto('routes').values(row).execute();
+    await transaction(this.storage.db, async (tx) => {
+      await tx.insertInto('routes').values(row).execute();
+      await recordBy(tx, by, { accountId, mode: null, action: 'route.created', target: { type: 'route', id: row.id }, details: view(row) as unknown as Record<string, unknown>, at: now });
+    });
     this.router.invalidate();
     return view(row);
   }
@@ -124,8 +130,11 @@ export class RouteService {
     const existing = await this.storage.db.selectFrom('routes').select('id').where('account_id', 'is', null).where('name', '=', fields.name).executeTakeFirst();
     const now = this.clock.now();
     const id = existing?.id ?? newId('route', now);
-    if (existing) await this.storage.db.updateTable('routes').set(fields).where('id', '=', id).execute();
-    else await this.storage.db.insertInto('routes').values({ id, account_id: null, ...fields, created_at: now }).execute();
+    await transaction(this.storage.db, async (tx) => {
+      if (existing) await tx.updateTable('routes').set(fields).where('id', '=', id).execute();
+      else await tx.insertInto('routes').values({ id, account_id: null, ...fields, created_at: now }).execute();
+      await recordBy(tx, CONFIG_FILE, { accountId: null, action: existing ? 'route.updated' : 'route.created', target: { type: 'route', id }, details: { name: fields.name, priority: fields.priority }, at: now });
+    });
     this.router.invalidate();
     return id;
   }
@@ -141,11 +150,14 @@ export class RouteService {
     return rows.map(view);
   }
 
-  async remove(accountId: string, id: string): Promise<{ id: string; deleted: true }> {
+  async remove(accountId: string, id: string, by?: Principal | AuditContext): Promise<{ id: string; deleted: true }> {
     const row = await this.storage.db.selectFrom('routes').select(['id', 'account_id']).where('id', '=', id).executeTakeFirst();
     if (!row || (row.account_id !== null && row.account_id !== accountId)) throw new AppError('NOT_FOUND', `No route ${id} in this account.`, { id });
     if (row.account_id === null) throw new AppError('FORBIDDEN', 'Installation-wide routes are changed in the configuration, not through an account.', { id });
-    await this.storage.db.deleteFrom('routes').where('id', '=', id).execute();
+    await transaction(this.storage.db, async (tx) => {
+      await tx.deleteFrom('routes').where('id', '=', id).execute();
+      await recordBy(tx, by, { accountId, mode: null, action: 'route.deleted', target: { type: 'route', id }, at: this.clock.now() });
+    });
     this.router.invalidate();
     return { id, deleted: true };
   }

@@ -42,7 +42,7 @@ export function senderPoolRoutes(app: FastifyInstance, p: Platform): void {
         response: { 201: PoolView, ...errorResponses(400, 401, 403) },
       },
     },
-    async (req, reply) => reply.status(201).send(await p.senderPoolAdmin.create(principalOf(req).accountId, req.body)),
+    async (req, reply) => reply.status(201).send(await p.senderPoolAdmin.create(principalOf(req).accountId, req.body, principalOf(req))),
   );
   app.get('/v1/sender-pools', { config, schema: { tags: ['senders'], summary: 'Sender pools of the account', response: { 200: Type.Object({ data: Type.Array(PoolView) }), ...errorResponses(401, 403) } } }, async (req) => ({
     data: await p.senderPoolAdmin.list(principalOf(req).accountId),
@@ -62,11 +62,11 @@ export function senderPoolRoutes(app: FastifyInstance, p: Platform): void {
         response: { 200: PoolView, ...errorResponses(400, 401, 403, 404) },
       },
     },
-    async (req) => p.senderPoolAdmin.update(principalOf(req).accountId, id(req), req.body),
+    async (req) => p.senderPoolAdmin.update(principalOf(req).accountId, id(req), req.body, principalOf(req)),
   );
   app.delete(
     '/v1/sender-pools/:id',
     { config, schema: { tags: ['senders'], summary: 'Delete a sender pool (its senders stay)', params: IdParams, response: { 200: Type.Object({ id: Type.String(), deleted: Type.Boolean() }), ...errorResponses(401, 403, 404) } } },
-    async (req) => p.senderPoolAdmin.remove(principalOf(req).accountId, id(req)),
+    async (req) => p.senderPoolAdmin.remove(principalOf(req).accountId, id(req), principalOf(req)),
   );
 }

@@ -2,6 +2,8 @@
 // id or by address), whether a recipient keeps the number they first heard from (sticky) and
 // whether numbers with the recipient's area code come first. Choosing from a pool is in
 // sender-pools.ts.
+import { recordBy, type AuditContext } from '../audit/audit-service.ts';
+import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -114,7 +116,7 @@ export class SenderPoolService {
     }
   }
 
-  async create(accountId: string, input: unknown): Promise<SenderPoolView> {
+  async create(accountId: string, input: unknown, by?: Principal | AuditContext): Promise<SenderPoolView> {
     if (!isObject(input)) throw validation('body', 'The request body must be a JSON object.');
     const name = this.name(input.name);
     const flags = this.flags(input);
@@ -125,6 +127,7 @@ export class SenderPoolService {
     const view = await transaction(this.storage.db, async (tx) => {
       await tx.insertInto('sender_pools').values(row).execute();
       await this.write(tx, accountId, row.id, memberIds, row.is_default);
+      await recordBy(tx, by, { accountId, mode: null, action: 'sender_pool.created', target: { type: 'sender_pool', id: row.id }, details: { name, sender_ids: memberIds }, at: now });
       return this.view(tx, row);
     });
     configChanged(this.storage);
@@ -147,7 +150,7 @@ export class SenderPoolService {
   }
 
   /** Changes what the body names; `sender_ids`/`addresses` replace the membership. Recipients keep their sticky number while it stays in the pool. */
-  async update(accountId: string, id: string, input: unknown): Promise<SenderPoolView> {
+  async update(accountId: string, id: string, input: unknown, by?: Principal | AuditContext): Promise<SenderPoolView> {
     if (!isObject(input)) throw validation('body', 'The request body must be a JSON object.');
     const current = await this.row(accountId, id);
     const name = input.name === undefined ? undefined : this.name(input.name);
@@ -158,18 +161,20 @@ export class SenderPoolService {
     const view = await transaction(this.storage.db, async (tx) => {
       await tx.updateTable('sender_pools').set(patch).where('id', '=', id).execute();
       await this.write(tx, accountId, id, memberIds, flags.is_default);
+      await recordBy(tx, by, { accountId, mode: null, action: 'sender_pool.updated', target: { type: 'sender_pool', id }, details: JSON.parse(JSON.stringify({ ...patch, updated_at: undefined, sender_ids: memberIds })), at: patch.updated_at });
       return this.view(tx, { ...current, ...patch });
     });
     configChanged(this.storage);
     return view;
   }
 
-  async remove(accountId: string, id: string): Promise<{ id: string; deleted: true }> {
+  async remove(accountId: string, id: string, by?: Principal | AuditContext): Promise<{ id: string; deleted: true }> {
     await this.row(accountId, id);
     await transaction(this.storage.db, async (tx) => {
       await tx.deleteFrom('sender_pool_sticky').where('pool_id', '=', id).execute();
       await tx.deleteFrom('sender_pool_members').where('pool_id', '=', id).execute();
       await tx.deleteFrom('sender_pools').where('id', '=', id).execute();
+      await recordBy(tx, by, { accountId, mode: null, action: 'sender_pool.deleted', target: { type: 'sender_pool', id }, at: this.clock.now() });
     });
     configChanged(this.storage);
     return { id, deleted: true };

@@ -1,6 +1,9 @@
 // Senders (CONTRACT §9): the addresses an account sends from — long codes, toll-free numbers,
 // short codes, alphanumeric ids — with their connector, capabilities and throughput.
+import { CONFIG_FILE, recordBy, type AuditContext } from '../audit/audit-service.ts';
+import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
+import { transaction } from '../storage/transactions.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { isAlphanumericSender, normaliseNumber } from '../messages/phone.ts';
@@ -76,13 +79,16 @@ export class SenderService {
     return { address, type, connector_id: connectorId, capabilities: JSON.stringify([...new Set(capabilities)]), throughput: throughput as number | null };
   }
 
-  async create(accountId: string, input: Record<string, unknown>): Promise<SenderView> {
+  async create(accountId: string, input: Record<string, unknown>, by?: Principal | AuditContext): Promise<SenderView> {
     const fields = await this.parse(accountId, input);
     const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', fields.address).executeTakeFirst();
     if (exists) throw validation('address', `${fields.address} is already a sender of this account.`, { id: exists.id });
     const now = this.clock.now();
     const row: SendersTable = { id: newId('sender', now), account_id: accountId, ...fields, is_default: 0, created_at: now };
-    await this.storage.db.insertInto('senders').values(row).execute();
+    await transaction(this.storage.db, async (tx) => {
+      await tx.insertInto('senders').values(row).execute();
+      await recordBy(tx, by, { accountId, mode: null, action: 'sender.created', target: { type: 'sender', id: row.id }, details: { address: row.address, type: row.type, connector_id: row.connector_id }, at: now });
+    });
     this.changed();
     return view(row);
   }
@@ -91,8 +97,11 @@ export class SenderService {
   async upsert(accountId: string, input: Record<string, unknown>): Promise<string> {
     const fields = await this.parse(accountId, input);
     const exists = await this.storage.db.selectFrom('senders').select('id').where('account_id', '=', accountId).where('address', '=', fields.address).executeTakeFirst();
-    if (!exists) return (await this.create(accountId, input)).id;
-    await this.storage.db.updateTable('senders').set(fields).where('id', '=', exists.id).execute();
+    if (!exists) return (await this.create(accountId, input, CONFIG_FILE)).id;
+    await transaction(this.storage.db, async (tx) => {
+      await tx.updateTable('senders').set(fields).where('id', '=', exists.id).execute();
+      await recordBy(tx, CONFIG_FILE, { accountId, mode: null, action: 'sender.updated', target: { type: 'sender', id: exists.id }, details: { address: fields.address, connector_id: fields.connector_id }, at: this.clock.now() });
+    });
     this.changed();
     return exists.id;
   }
@@ -102,13 +111,14 @@ export class SenderService {
     return rows.map(view);
   }
 
-  async remove(accountId: string, id: string): Promise<{ id: string; deleted: true }> {
-    const row = await this.storage.db.selectFrom('senders').select(['id', 'is_default']).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
+  async remove(accountId: string, id: string, by?: Principal | AuditContext): Promise<{ id: string; deleted: true }> {
+    const row = await this.storage.db.selectFrom('senders').select(['id', 'is_default', 'address']).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
     if (!row) throw new AppError('NOT_FOUND', `No sender ${id} in this account.`, { id });
-    await this.storage.db.transaction().execute(async (tx) => {
+    await transaction(this.storage.db, async (tx) => {
       // Out of every pool too; its recipients get another number of the pool from now on.
       await tx.deleteFrom('sender_pool_members').where('sender_id', '=', id).execute();
       await tx.deleteFrom('senders').where('id', '=', id).execute();
+      await recordBy(tx, by, { accountId, mode: null, action: 'sender.deleted', target: { type: 'sender', id }, details: { address: row.address }, at: this.clock.now() });
     });
     this.changed();
     return { id, deleted: true };

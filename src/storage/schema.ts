@@ -20,6 +20,8 @@ export interface ApiKeysTable {
   created_at: number;
   revoked_at: number | null;
   last_used_at: number | null;
+  /** The user, API key or OAuth client that created it, or `cli`; null before migration 012. */
+  created_by: string | null;
 }
 
 export interface OAuthClientsTable {
@@ -31,6 +33,7 @@ export interface OAuthClientsTable {
   secret_hash: string;
   created_at: number;
   revoked_at: number | null;
+  created_by: string | null;
 }
 
 export interface SettingsTable {
@@ -411,8 +414,78 @@ export interface MediaTable {
   created_at: number;
 }
 
+export interface UsersTable {
+  id: string;
+  account_id: string;
+  email: string;
+  /** Trimmed and lower-cased: the unique key within the account. */
+  email_norm: string;
+  password_hash: string;
+  role: string;
+  /** Sealed (src/security/crypto.ts); set once enrolment is verified. */
+  totp_secret: string | null;
+  totp_pending_secret: string | null;
+  /** The last 30 s TOTP step accepted: a code is good once. */
+  totp_last_step: number | null;
+  disabled_at: number | null;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+  password_changed_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  account_id: string;
+  mode: string;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface SignInThrottleTable {
+  key: string;
+  failures: number;
+  window_started_at: number;
+  locked_until: number | null;
+}
+
+export interface AuditLogTable {
+  id: string;
+  chain: string;
+  seq: number;
+  account_id: string | null;
+  mode: string | null;
+  at: number;
+  actor_type: string;
+  actor_id: string;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  ip: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadsTable {
+  chain: string;
+  seq: number;
+  hash: string;
+}
+
 export interface DB {
   media: MediaTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  sign_in_throttle: SignInThrottleTable;
+  audit_log: AuditLogTable;
+  audit_heads: AuditHeadsTable;
   templates: TemplatesTable;
   template_versions: TemplateVersionsTable;
   lists: ListsTable;

@@ -11,6 +11,10 @@
 //                       multi-row INSERTs, instead of one INSERT each. Nothing reads those
 //                       tables inside the transaction that writes them, and the order of rows
 //                       (their ids) is kept.
+//   before-commit work — async work that must be the last thing a transaction does (the audit
+//                       log's append, which takes its chain's head lock: taken last, that lock
+//                       never waits in a cycle with the change's own row locks). Registered
+//                       with `beforeCommit(tx, fn)`; runs after the deferred inserts.
 //   batch             — the units of work handed to a TxBatcher in one turn of the event loop,
 //                       run one after another inside ONE transaction. On SQLite a commit is the
 //                       expensive part of a small write (the WAL append), so fifty receipts cost
@@ -24,6 +28,7 @@ type Deferrable = 'message_events' | 'outbox';
 interface TxState {
   hooks: Array<() => void>;
   inserts: Map<Deferrable, Array<Insertable<DB[Deferrable]>>>;
+  last?: Array<() => Promise<void>>;
 }
 
 const states = new WeakMap<Executor, TxState>();
@@ -33,6 +38,17 @@ export function afterCommit(tx: Tx, fn: () => void): void {
   const state = states.get(tx);
   if (state) state.hooks.push(fn);
   else runHook(fn);
+}
+
+/**
+ * Runs `fn` at the end of `tx`, inside it, after everything else it does. Returns false (and
+ * does nothing) when `tx` was not opened by `transaction()`: the caller then does the work now.
+ */
+export function beforeCommit(tx: Executor, fn: () => Promise<void>): boolean {
+  const state = states.get(tx);
+  if (!state) return false;
+  (state.last ??= []).push(fn);
+  return true;
 }
 
 /** Inserts `rows` into an append-only table at the end of `db`'s transaction (at once outside one). */
@@ -70,6 +86,7 @@ export async function transaction<T>(db: Kysely<DB>, fn: (tx: Tx) => Promise<T>)
     states.set(tx, state);
     const out = await fn(tx);
     for (const [table, rows] of state.inserts) await insertRows(tx, table, rows);
+    for (const f of state.last ?? []) await f();
     return out;
   });
   for (const f of state.hooks) runHook(f);

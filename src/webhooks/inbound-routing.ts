@@ -9,7 +9,8 @@ import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { keywordOf } from '../dispatch/receipt-service.ts';
 import { normaliseNumber } from '../messages/phone.ts';
-import type { Storage } from '../storage/database.ts';
+import { recordBy } from '../audit/audit-service.ts';
+import type { Executor, Storage } from '../storage/database.ts';
 import { webhookDb, type InboundRoutesTable, type WebhookDB } from './webhook-tables.ts';
 import type { Kysely, Transaction } from 'kysely';
 
@@ -105,7 +106,10 @@ export class InboundRouteService {
     if (!endpoint) throw validation('endpoint_id', `No webhook endpoint ${input.endpoint_id} in this account and mode.`);
     const now = this.clock.now();
     const row: InboundRoutesTable = { id: newId('inr', now), account_id: pr.accountId, mode: pr.mode, priority, match: JSON.stringify(match), endpoint_id: endpoint.id, created_at: now };
-    await this.db.insertInto('inbound_routes').values(row).execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('inbound_routes').values(row).execute();
+      await recordBy(tx as unknown as Executor, pr, { accountId: pr.accountId, action: 'inbound_route.created', target: { type: 'inbound_route', id: row.id }, details: { match, endpoint_id: endpoint.id, priority }, at: now });
+    });
     return view(row);
   }
 
@@ -115,8 +119,11 @@ export class InboundRouteService {
   }
 
   async remove(pr: Principal, id: string): Promise<{ id: string; deleted: true }> {
-    const res = await this.db.deleteFrom('inbound_routes').where('id', '=', id).where('account_id', '=', pr.accountId).where('mode', '=', pr.mode).executeTakeFirst();
-    if (Number(res.numDeletedRows) === 0) throw new AppError('NOT_FOUND', `No inbound route ${id} in this account.`, { id });
+    await this.db.transaction().execute(async (tx) => {
+      const res = await tx.deleteFrom('inbound_routes').where('id', '=', id).where('account_id', '=', pr.accountId).where('mode', '=', pr.mode).executeTakeFirst();
+      if (Number(res.numDeletedRows) === 0) throw new AppError('NOT_FOUND', `No inbound route ${id} in this account.`, { id });
+      await recordBy(tx as unknown as Executor, pr, { accountId: pr.accountId, action: 'inbound_route.deleted', target: { type: 'inbound_route', id }, at: this.clock.now() });
+    });
     return { id, deleted: true };
   }
 }

@@ -6,13 +6,14 @@
 // Tenancy: every query here is scoped by (account_id, mode) of the caller. An endpoint belongs to
 // the mode of the token that created it and receives only that mode's events; anything outside
 // the caller's account and mode is NOT_FOUND, never FORBIDDEN (no existence leak).
+import { recordBy, type AuditEntry } from '../audit/audit-service.ts';
 import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { notFound, validation } from '../errors.ts';
 import { EVENT_TYPES } from '../events/outbox.ts';
 import { newId } from '../ids.ts';
 import { checkUrl } from '../net/url-policy.ts';
-import type { Storage } from '../storage/database.ts';
+import type { Executor, Storage } from '../storage/database.ts';
 import { newSecret, type SigningSecrets } from './signing.ts';
 import { webhookDb, type WebhookAttemptsTable, type WebhookDeliveriesTable, type WebhookEndpointsTable } from './webhook-tables.ts';
 
@@ -123,6 +124,12 @@ export class WebhookService {
     return value;
   }
 
+  /** The audit entry of an endpoint change, in the change's transaction (webhook tables share the database). */
+  private audit(tx: unknown, pr: Principal, action: string, id: string, details: Record<string, unknown> = {}): Promise<void> {
+    const entry: Omit<AuditEntry, 'actor' | 'ip'> = { accountId: pr.accountId, mode: pr.mode, action, target: { type: 'webhook_endpoint', id }, details, at: this.clock.now() };
+    return recordBy(tx as Executor, pr, entry);
+  }
+
   async create(pr: Principal, input: EndpointInput): Promise<EndpointView> {
     const url = checkUrl(input.url, 'url', this.allowPrivateUrls);
     const events = input.events === undefined ? [] : this.checkEvents(input.events);
@@ -144,7 +151,10 @@ export class WebhookService {
       created_at: now,
       updated_at: now,
     };
-    await this.db.insertInto('webhook_endpoints').values(row).execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('webhook_endpoints').values(row).execute();
+      await this.audit(tx, pr, 'webhook.created', row.id, { url: urlForAudit(url), events, enabled: row.enabled === 1 });
+    });
     return endpointView(row, true);
   }
 
@@ -198,6 +208,8 @@ export class WebhookService {
       if (disabled) {
         await tx.updateTable('webhook_deliveries').set({ next_attempt_at: null, updated_at: now }).where('endpoint_id', '=', id).where('status', '=', 'pending').execute();
       }
+      const changed = { url: patch.url === undefined ? undefined : urlForAudit(patch.url), events: patch.events === undefined ? undefined : JSON.parse(patch.events), description: patch.description, enabled: patch.enabled === undefined ? undefined : patch.enabled === 1 };
+      await this.audit(tx, pr, 'webhook.updated', id, JSON.parse(JSON.stringify(changed)));
     });
     return endpointView({ ...row, ...patch });
   }
@@ -208,6 +220,7 @@ export class WebhookService {
       await tx.deleteFrom('webhook_attempts').where('delivery_id', 'in', (eb) => eb.selectFrom('webhook_deliveries as wd').select('wd.id').where('wd.endpoint_id', '=', id)).execute();
       await tx.deleteFrom('webhook_deliveries').where('endpoint_id', '=', id).execute();
       await tx.deleteFrom('webhook_endpoints').where('id', '=', id).execute();
+      await this.audit(tx, pr, 'webhook.deleted', id);
     });
     return { id, object: 'webhook_endpoint', deleted: true };
   }
@@ -218,7 +231,10 @@ export class WebhookService {
     const row = await this.row(pr, id);
     const now = this.clock.now();
     const patch = { secret: newSecret(), previous_secret: row.secret, previous_secret_expires_at: now + overlap * 1000, updated_at: now };
-    await this.db.updateTable('webhook_endpoints').set(patch).where('id', '=', id).execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('webhook_endpoints').set(patch).where('id', '=', id).execute();
+      await this.audit(tx, pr, 'webhook.secret_rotated', id, { overlap_seconds: overlap });
+    });
     return endpointView({ ...row, ...patch }, true);
   }
 
@@ -253,12 +269,15 @@ export class WebhookService {
     const overlap = this.checkOverlap(input.overlap_seconds);
     const s = await this.callbackSecrets(pr.accountId, pr.mode);
     const now = this.clock.now();
-    await this.db
-      .updateTable('webhook_callback_secrets')
-      .set({ secret: newSecret(), previous_secret: s.secret, previous_secret_expires_at: now + overlap * 1000, updated_at: now })
-      .where('account_id', '=', pr.accountId)
-      .where('mode', '=', pr.mode)
-      .execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .updateTable('webhook_callback_secrets')
+        .set({ secret: newSecret(), previous_secret: s.secret, previous_secret_expires_at: now + overlap * 1000, updated_at: now })
+        .where('account_id', '=', pr.accountId)
+        .where('mode', '=', pr.mode)
+        .execute();
+      await recordBy(tx as unknown as Executor, pr, { accountId: pr.accountId, mode: pr.mode, action: 'webhook.callback_secret_rotated', target: null, details: { overlap_seconds: overlap }, at: now });
+    });
     return this.callbackSecretView(pr);
   }
 
@@ -337,5 +356,15 @@ export class WebhookService {
     const t = typeof value === 'string' ? Date.parse(value) : NaN;
     if (Number.isNaN(t)) throw validation(field, `${field} must be an ISO 8601 date-time.`);
     return t;
+  }
+}
+
+/** An endpoint URL as the audit log keeps it: without its query, which may carry a token. */
+function urlForAudit(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(invalid url)';
   }
 }
