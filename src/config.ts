@@ -41,6 +41,11 @@ export const ConfigSchema = z.object({
     .string()
     .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$/, 'must be 32 bytes as 64 hex characters or base64')
     .optional(),
+  /** Keys that only open (never seal): the keys a rotation is moving away from, comma-separated. */
+  SWITCHBOARD_ENCRYPTION_KEYS_OLD: z
+    .string()
+    .regex(/^\s*([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)(\s*[,\s]\s*([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?))*\s*$/, 'must be 32-byte keys (64 hex characters or base64) separated by commas')
+    .optional(),
   SWITCHBOARD_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   SWITCHBOARD_ALLOW_PRIVATE_URLS: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

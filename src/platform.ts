@@ -1,6 +1,7 @@
 // Wires the services together. `createPlatform` opens and migrates the database and builds every
 // service; `startWorkers` starts the background parts (dispatcher, connectors, sweepers). The HTTP
 // app (http/app.ts) and the CLI both sit on top of a Platform.
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AccountService } from './accounts/account-service.ts';
 import { AudienceService } from './audiences/audience-service.ts';
@@ -32,11 +33,12 @@ import { Metrics } from './metrics/metrics.ts';
 import { ReviewService } from './review/review-service.ts';
 import { Router } from './routing/router.ts';
 import { RouteService } from './routing/route-service.ts';
-import { loadSealer, type Sealer } from './security/crypto.ts';
+import { loadKeyring, type Keyring } from './security/crypto.ts';
+import { SealingPlugin } from './security/sealing-plugin.ts';
 import { SenderPoolService } from './senders/sender-pool-service.ts';
 import { SenderPools } from './senders/sender-pools.ts';
 import { SenderService } from './senders/sender-service.ts';
-import { openStorage, type Storage } from './storage/database.ts';
+import { openStorage, parseDatabaseUrl, type Storage } from './storage/database.ts';
 import { TemplateService } from './templates/template-service.ts';
 import { migrate } from './storage/migrator.ts';
 import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts';
@@ -79,7 +81,9 @@ export interface Platform {
   routeAdmin: RouteService;
   senderAdmin: SenderService;
   senderPoolAdmin: SenderPoolService;
-  sealer: Sealer;
+  /** The encryption keys (security/crypto.ts); `sealing` applies them to the sealed columns. */
+  sealer: Keyring;
+  sealing: SealingPlugin;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
@@ -106,10 +110,13 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   const random = opts.random ?? Math.random;
   const log = opts.logger ?? createLogger(config.LOG_LEVEL);
   const role = opts.role ?? 'all';
-  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS });
+  const target = parseDatabaseUrl(config.DATABASE_URL);
+  const keyFileNear = target.dialect === 'sqlite' && target.target !== ':memory:' ? resolve(target.target) : null;
+  const sealer = loadKeyring(config.SWITCHBOARD_ENCRYPTION_KEY, config.SWITCHBOARD_ENCRYPTION_KEYS_OLD, keyFileNear, (msg) => log.warn(msg));
+  // Every handle on the database seals and opens the sealed columns (security/sealed-columns.ts).
+  const sealing = new SealingPlugin(sealer, (msg, detail) => log.warn(detail, msg));
+  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS, plugins: [sealing] });
   await migrate(storage);
-
-  const sealer = loadSealer(config.SWITCHBOARD_ENCRYPTION_KEY, storage.dialect.name === 'sqlite' && storage.location !== ':memory:' ? storage.location : null, (msg) => log.warn(msg));
   const accounts = new AccountService(storage, clock);
   await accounts.ensureBuiltins();
   const metrics = new Metrics(async () => {
@@ -159,7 +166,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     sink,
     simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
     publicUrl: config.SWITCHBOARD_PUBLIC_URL,
-  }, sealer);
+  });
   const workerId = newId('worker');
   // One process per stateful session: an API process never binds; workers bind what they lease.
   if (role === 'api') connectors.setSessionPolicy('never');
@@ -238,11 +245,12 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     messages,
     connectors,
     throttle,
-    connectorAdmin: new ConnectorService(storage, clock, sealer, connectors, router, throttle),
+    connectorAdmin: new ConnectorService(storage, clock, connectors, router, throttle),
     routeAdmin: new RouteService(storage, clock, router),
     senderAdmin: new SenderService(storage, clock, throttle),
     senderPoolAdmin: new SenderPoolService(storage, clock),
     sealer,
+    sealing,
     receipts,
     dispatcher,
     webhooks,
