@@ -35,6 +35,7 @@ import { Router } from './routing/router.ts';
 import { RouteService } from './routing/route-service.ts';
 import { loadKeyring, type Keyring } from './security/crypto.ts';
 import { SealingPlugin } from './security/sealing-plugin.ts';
+import { KeyRotation } from './security/key-rotation.ts';
 import { SenderPoolService } from './senders/sender-pool-service.ts';
 import { SenderPools } from './senders/sender-pools.ts';
 import { SenderService } from './senders/sender-service.ts';
@@ -84,6 +85,8 @@ export interface Platform {
   /** The encryption keys (security/crypto.ts); `sealing` applies them to the sealed columns. */
   sealer: Keyring;
   sealing: SealingPlugin;
+  /** Re-sealing under the primary key in the background (`switchboard keys rotate-encryption`). */
+  keyRotation: KeyRotation;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
@@ -218,6 +221,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   campaigns.onWork(() => campaignRunner.wake());
   campaignRunner.onCompleted(() => webhooks.worker.wake());
 
+  const keyRotation = new KeyRotation(storage, clock, sealer, log, { workerId });
+
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
     const now = clock.now();
@@ -251,6 +256,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     senderPoolAdmin: new SenderPoolService(storage, clock),
     sealer,
     sealing,
+    keyRotation,
     receipts,
     dispatcher,
     webhooks,
@@ -284,6 +290,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
       dispatcher.start();
       webhooks.worker.start();
       campaignRunner.start();
+      keyRotation.start();
       sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
       sweeper.unref();
     },
@@ -297,6 +304,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
         }
         n += await webhooks.worker.runOnce({ wait: true });
         n += await campaignRunner.runOnce();
+        n += await keyRotation.runOnce();
         total += n;
         if (n === 0) break;
       }
@@ -305,6 +313,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     async close() {
       if (sweeper) clearInterval(sweeper);
       await campaignRunner.stop();
+      await keyRotation.stop();
       await workSignal?.close();
       await dispatcher.stop();
       await webhooks.worker.stop();

@@ -25,8 +25,8 @@ export interface TestEnv {
   liveKey: string;
   key(opts?: { scopes?: Scope[]; mode?: Mode; accountId?: string }): Promise<string>;
   req(method: InjectOptions['method'], url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string>; payload?: string }): Promise<LightMyRequestResponse>;
-  /** Reopens the platform on the same database file (a restart). */
-  restart(opts?: { clock?: Clock }): Promise<void>;
+  /** Reopens the platform on the same database file (a restart), optionally with other configuration. */
+  restart(opts?: { clock?: Clock; config?: Partial<Config> }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,7 +73,7 @@ export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; w
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'switchboard-test-'));
   const database = await freshDatabase(dir);
   const dbPath = database.url;
-  const config = loadConfig({}, { ...TEST_DEFAULTS, DATABASE_URL: dbPath, ...opts.config });
+  let config = loadConfig({}, { ...TEST_DEFAULTS, DATABASE_URL: dbPath, ...opts.config });
   const open = async (clock?: Clock) => {
     const p = await createPlatform(config, { clock, logger: createLogger('silent'), processMetrics: false, role: opts.role });
     const app = await buildApp(p);
@@ -106,9 +106,10 @@ export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; w
       if (body !== undefined) h['content-type'] ??= 'application/json';
       return app.inject({ method, url, headers: h, payload: payload ?? (body === undefined ? undefined : JSON.stringify(body)) });
     },
-    async restart({ clock } = {}) {
+    async restart({ clock, config: changed } = {}) {
       await app.close();
       await p.close();
+      if (changed) config = loadConfig({}, { ...config, ...changed });
       ({ p, app } = await open(clock ?? opts.clock));
     },
     async close() {

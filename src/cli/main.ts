@@ -14,6 +14,7 @@ import { createPlatform, type Platform, type PlatformRole } from '../platform.ts
 import { sleep } from '../clock.ts';
 import { registerContactCommands } from '../contacts/contact-cli.ts';
 import { registerCampaignCommands } from '../campaigns/campaign-cli.ts';
+import { registerKeyCommands } from '../security/key-cli.ts';
 
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 
@@ -206,6 +207,7 @@ export function buildCli(): Command {
 
   registerContactCommands(program, { withPlatform, accountOf, out });
   registerCampaignCommands(program, { withPlatform, accountOf, out });
+  registerKeyCommands(program, { withPlatform, out });
   return program;
 }
 

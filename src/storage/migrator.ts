@@ -11,6 +11,7 @@ import * as m006 from './migrations/006-inbound-routes.ts';
 import * as m007SenderPools from './migrations/007-sender-pools.ts';
 import * as m008Campaigns from './migrations/008-campaigns.ts';
 import * as m009Scaleout from './migrations/009-scaleout.ts';
+import * as m013DataProtection from './migrations/013-data-protection.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '007-sender-pools': m007SenderPools,
   '008-campaigns': m008Campaigns,
   '009-scaleout': m009Scaleout,
+  '013-data-protection': m013DataProtection,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {

@@ -129,6 +129,8 @@ export interface MessagesTable {
   /** The throughput slot reserved for this message, and on which connector (dispatch/throttle.ts). */
   reserved_slot?: number | null;
   reserved_connector?: string | null;
+  /** When retention removed the body, media and raw payloads (src/security/retention.ts). */
+  redacted_at?: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -393,7 +395,46 @@ export interface LinkClicksTable {
   at: number;
 }
 
+export interface KeyRotationsTable {
+  id: string;
+  /** running → completed | failed | canceled */
+  status: string;
+  /** The key everything is being re-sealed with (the primary of the process that asked). */
+  target_key_id: string;
+  batch_size: number;
+  /** Position: the entry of SEALED_TABLES being walked, and the last primary key done there (JSON). */
+  table_index: number;
+  cursor: string | null;
+  total: number;
+  scanned: number;
+  resealed: number;
+  unreadable: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface RetentionCursorsTable {
+  account_id: string;
+  mode: string;
+  /** The last message id the retention sweep has passed, in this account and mode. */
+  cursor: string;
+  updated_at: number;
+}
+
+export interface RetentionDeferredTable {
+  message_id: string;
+  account_id: string;
+  created_at: number;
+}
+
 export interface DB {
+  key_rotations: KeyRotationsTable;
+  retention_cursors: RetentionCursorsTable;
+  retention_deferred: RetentionDeferredTable;
   templates: TemplatesTable;
   template_versions: TemplateVersionsTable;
   lists: ListsTable;
