@@ -36,6 +36,7 @@ import { RouteService } from './routing/route-service.ts';
 import { loadKeyring, type Keyring } from './security/crypto.ts';
 import { SealingPlugin } from './security/sealing-plugin.ts';
 import { KeyRotation } from './security/key-rotation.ts';
+import { RetentionSweeper } from './security/retention.ts';
 import { SenderPoolService } from './senders/sender-pool-service.ts';
 import { SenderPools } from './senders/sender-pools.ts';
 import { SenderService } from './senders/sender-service.ts';
@@ -87,6 +88,8 @@ export interface Platform {
   sealing: SealingPlugin;
   /** Re-sealing under the primary key in the background (`switchboard keys rotate-encryption`). */
   keyRotation: KeyRotation;
+  /** Removes bodies past each account's retention (security/retention.ts). */
+  retention: RetentionSweeper;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
@@ -222,6 +225,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   campaignRunner.onCompleted(() => webhooks.worker.wake());
 
   const keyRotation = new KeyRotation(storage, clock, sealer, log, { workerId });
+  const retention = new RetentionSweeper(storage, clock, log);
 
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
@@ -257,6 +261,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     sealer,
     sealing,
     keyRotation,
+    retention,
     receipts,
     dispatcher,
     webhooks,
@@ -291,6 +296,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
       webhooks.worker.start();
       campaignRunner.start();
       keyRotation.start();
+      retention.start();
       sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
       sweeper.unref();
     },
@@ -305,6 +311,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
         n += await webhooks.worker.runOnce({ wait: true });
         n += await campaignRunner.runOnce();
         n += await keyRotation.runOnce();
+        n += await retention.runOnce();
         total += n;
         if (n === 0) break;
       }
@@ -314,6 +321,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
       if (sweeper) clearInterval(sweeper);
       await campaignRunner.stop();
       await keyRotation.stop();
+      await retention.stop();
       await workSignal?.close();
       await dispatcher.stop();
       await webhooks.worker.stop();

@@ -7,6 +7,7 @@ import { errorResponses } from '../http/schemas.ts';
 import { normaliseNumber } from '../messages/phone.ts';
 import type { Platform } from '../platform.ts';
 import { CONSENT_SOURCES, exportConsentCsv, parseConsentStatus } from './consent-service.ts';
+import { readDataSettings } from '../security/data-settings.ts';
 import { Readable } from 'node:stream';
 import { transaction } from '../storage/transactions.ts';
 
@@ -110,6 +111,7 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
       const pr = principalOf(req);
       const q = req.query as { phone?: string; since?: string; until?: string };
       const filter = {
+        maskPhones: (await readDataSettings(p.storage.db, pr.accountId)).mask_phone_numbers,
         phone: q.phone === undefined ? undefined : normaliseNumber(q.phone, 'phone').e164,
         since: q.since === undefined ? undefined : Date.parse(q.since),
         until: q.until === undefined ? undefined : Date.parse(q.until),

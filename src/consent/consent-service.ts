@@ -3,6 +3,7 @@
 // `suppressions` table is that derivation for the question the send path asks on every message
 // ("has this number opted out of everything?"), kept in step in the same transaction.
 import type { Clock } from '../clock.ts';
+import { maskPhonesIn } from '../logger.ts';
 import { AppError, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
 import type { Executor, Storage, Tx } from '../storage/database.ts';
@@ -316,7 +317,10 @@ export function csvCell(v: unknown): string {
  * The whole ledger of an account (or one number), oldest first, as CSV lines for an auditor.
  * Read in pages by id so an export of millions of records streams in constant memory.
  */
-export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number } = {}): AsyncGenerator<string> {
+export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number; maskPhones?: boolean } = {}): AsyncGenerator<string> {
+  // The account's `mask_phone_numbers` (security/data-settings.ts): every number in the file, the
+  // phone column and any inside the evidence, loses its last four digits.
+  const mask = filter.maskPhones ? maskPhonesIn : (s: string) => s;
   yield `${EXPORT_COLUMNS.join(',')}\r\n`;
   let after = 0;
   for (;;) {
@@ -330,7 +334,7 @@ export async function* exportConsentCsv(db: Executor, accountId: string, mode: s
     for (const r of rows) {
       const ev = JSON.parse(r.evidence) as Record<string, unknown>;
       const cells = [r.id, new Date(r.created_at).toISOString(), r.phone, r.status, r.purpose, r.channel, r.source, ev.disclosure, ev.ip, ev.user_agent, ev.form_url, ev.message_id, r.evidence];
-      chunk += `${cells.map(csvCell).join(',')}\r\n`;
+      chunk += `${cells.map((c) => (typeof c === 'string' ? csvCell(mask(c)) : csvCell(c))).join(',')}\r\n`;
     }
     yield chunk;
     after = Number(rows[rows.length - 1].id);

@@ -18,6 +18,7 @@ import { consentRoutes } from '../consent/consent-routes.ts';
 import { contactRoutes } from '../contacts/contact-routes.ts';
 import { conversationRoutes } from '../inbox/conversation-routes.ts';
 import { settingsRoutes } from '../consent/settings-routes.ts';
+import { dataSettingsRoutes } from '../security/data-routes.ts';
 import { simulatorRoutes } from '../connectors/simulator/simulator-routes.ts';
 import { randomToken } from '../ids.ts';
 import { messageRoutes } from '../messages/message-routes.ts';
@@ -91,6 +92,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   reviewRoutes(app, p);
   consentRoutes(app, p);
   settingsRoutes(app, p);
+  dataSettingsRoutes(app, p);
   contactRoutes(app, p);
   conversationRoutes(app, p);
   simulatorRoutes(app, p);

@@ -36,6 +36,8 @@ export interface MessageView {
   created_at: string;
   updated_at: string;
   metadata: Record<string, string>;
+  /** Present (true) when the account's retention removed the body and media (security/retention.ts). */
+  body_redacted?: true;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -68,6 +70,7 @@ export function toMessageView(row: MessageRow): MessageView {
     created_at: iso(row.created_at)!,
     updated_at: iso(row.updated_at)!,
     metadata: JSON.parse(row.metadata),
+    ...(row.redacted_at ? { body_redacted: true as const } : {}),
   };
 }
 

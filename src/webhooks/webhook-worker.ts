@@ -26,6 +26,9 @@ import { systemClock, type Clock, type Random, IdleWait } from '../clock.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Storage } from '../storage/database.ts';
+import { readDataSettings, type DataSettings } from '../security/data-settings.ts';
+import { withoutBody } from '../security/retention.ts';
+import { readCache } from '../storage/read-cache.ts';
 import { inboundFacts, routeInbound } from './inbound-routing.ts';
 import { HttpSender, type SendResult } from './http-sender.ts';
 import { nextAttemptAt, type RetrySchedule } from './schedule.ts';
@@ -50,6 +53,13 @@ export interface WebhookWorkerOptions {
 }
 
 const COALESCE_MS = 10;
+
+/** An event payload with the message's body and media left out (`include_body: false`). */
+export function payloadWithoutBody(payload: string): string {
+  const p = JSON.parse(payload) as { type: string; data?: Record<string, unknown> };
+  if (!p.data || typeof p.data !== 'object' || !('body' in p.data)) return payload;
+  return JSON.stringify({ ...p, data: withoutBody(p.data) });
+}
 
 type Claimed = WebhookDeliveriesTable & { payload: string; endpoint?: WebhookEndpointsTable };
 
@@ -84,6 +94,7 @@ export class WebhookWorker {
   private readonly maxInFlight: number;
   private readonly perTargetMax: number;
   private readonly wallClock: Clock;
+  private callbackSettings;
   readonly attemptsTotal: Counter;
   readonly deliveriesTotal: Counter;
 
@@ -102,6 +113,7 @@ export class WebhookWorker {
     this.maxInFlight = opts.maxInFlight ?? 128;
     this.perTargetMax = opts.perTargetInFlight ?? 16;
     this.wallClock = opts.wallClock ?? systemClock;
+    this.callbackSettings = readCache<DataSettings>(storage);
     const registers = [metrics.registry];
     this.attemptsTotal = new Counter({
       name: 'switchboard_webhook_attempts_total',
@@ -379,7 +391,7 @@ export class WebhookWorker {
       .innerJoin('outbox as o', 'o.id', 'd.outbox_id')
       .leftJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
       .selectAll('d')
-      .select(['o.payload', 'e.url as e_url', 'e.secret as e_secret', 'e.previous_secret as e_previous_secret', 'e.previous_secret_expires_at as e_previous_secret_expires_at'])
+      .select(['o.payload', 'e.url as e_url', 'e.secret as e_secret', 'e.previous_secret as e_previous_secret', 'e.previous_secret_expires_at as e_previous_secret_expires_at', 'e.include_body as e_include_body'])
       .where('d.status', '=', 'pending')
       // A claimed delivery's next_attempt_at is its lease expiry, so in-flight rows are not due.
       .where('d.next_attempt_at', '<=', now)
@@ -421,10 +433,10 @@ export class WebhookWorker {
         const used = (this.perTarget.get(r.target) ?? 0) + (room.get(r.target) ?? 0);
         if (used >= this.perTargetMax) continue;
         room.set(r.target, (room.get(r.target) ?? 0) + 1);
-        const { e_url, e_secret, e_previous_secret, e_previous_secret_expires_at, ...rest } = r;
+        const { e_url, e_secret, e_previous_secret, e_previous_secret_expires_at, e_include_body, ...rest } = r;
         const claimed: Claimed = rest;
         if (r.endpoint_id && e_url && e_secret) {
-          claimed.endpoint = { id: r.endpoint_id, url: e_url, secret: e_secret, previous_secret: e_previous_secret, previous_secret_expires_at: e_previous_secret_expires_at } as WebhookEndpointsTable;
+          claimed.endpoint = { id: r.endpoint_id, url: e_url, secret: e_secret, previous_secret: e_previous_secret, previous_secret_expires_at: e_previous_secret_expires_at, include_body: e_include_body } as WebhookEndpointsTable;
         }
         chosen.push(claimed);
       }
@@ -457,10 +469,13 @@ export class WebhookWorker {
     } else {
       secrets = activeSecrets(await this.service.callbackSecrets(d.account_id, d.mode), this.clock.now());
     }
+    // Minimum necessary: an endpoint (or, for status callbacks, the account) may leave bodies out.
+    const includeBody = endpoint ? endpoint.include_body !== 0 : (await this.callbackSettings.get(d.account_id, () => readDataSettings(this.storage.db, d.account_id))).status_callback_include_body;
+    const payload = includeBody ? d.payload : payloadWithoutBody(d.payload);
     const startedAt = this.clock.now();
     const requestId = newId('whreq', startedAt);
-    const headers = { ...signedHeaders(d.id, new Date(this.wallClock.now()), d.payload, secrets), 'x-switchboard-request-id': requestId, 'x-switchboard-attempt': String(d.attempts + 1) };
-    const result = await this.sender.post(url, headers, d.payload);
+    const headers = { ...signedHeaders(d.id, new Date(this.wallClock.now()), payload, secrets), 'x-switchboard-request-id': requestId, 'x-switchboard-attempt': String(d.attempts + 1) };
+    const result = await this.sender.post(url, headers, payload);
     if (this.stopping) {
       // Shutting down cut this request: not the receiver's fault, so no attempt is counted. The
       // lease is released and the delivery goes again (the receiver may get it twice).
