@@ -2,6 +2,7 @@
 // service; `startWorkers` starts the background parts (dispatcher, connectors, sweepers). The HTTP
 // app (http/app.ts) and the CLI both sit on top of a Platform.
 import { resolve } from 'node:path';
+import type { Resolver } from './net/guarded-fetch.ts';
 import type { Logger } from 'pino';
 import { AccountService } from './accounts/account-service.ts';
 import { AudienceService } from './audiences/audience-service.ts';
@@ -57,6 +58,8 @@ export interface PlatformOptions {
    * startWorkers(). Default `all`.
    */
   role?: PlatformRole;
+  /** How the names of user-given URLs resolve for outbound calls (net/guarded-fetch.ts); tests inject one. */
+  resolver?: Resolver;
 }
 
 export type PlatformRole = 'all' | 'api' | 'worker';
@@ -200,7 +203,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     }
   });
 
-  const webhooks = createWebhooks({ storage, clock, random, metrics, log, config });
+  const webhooks = createWebhooks({ storage, clock, random, metrics, log, config, worker: { resolver: opts.resolver } });
   statuses.onTransition(() => webhooks.worker.wake());
   const connectorLeases = new ConnectorLeases(storage, connectors, log, {
     owner: workerId,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { Resolver } from '../src/net/guarded-fetch.ts';
 import type { Scope, Mode } from '../src/auth/scopes.ts';
 import type { Clock } from '../src/clock.ts';
 import { loadConfig, type Config } from '../src/config.ts';
@@ -70,13 +71,13 @@ export async function freshDatabase(dir: string): Promise<{ url: string; drop: (
   };
 }
 
-export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; workers?: boolean; dir?: string; role?: PlatformRole; logger?: Logger } = {}): Promise<TestEnv> {
+export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; workers?: boolean; dir?: string; role?: PlatformRole; logger?: Logger; resolver?: Resolver } = {}): Promise<TestEnv> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'switchboard-test-'));
   const database = await freshDatabase(dir);
   const dbPath = database.url;
   let config = loadConfig({}, { ...TEST_DEFAULTS, DATABASE_URL: dbPath, ...opts.config });
   const open = async (clock?: Clock) => {
-    const p = await createPlatform(config, { clock, logger: opts.logger ?? createLogger('silent'), processMetrics: false, role: opts.role });
+    const p = await createPlatform(config, { clock, logger: opts.logger ?? createLogger('silent'), processMetrics: false, role: opts.role, resolver: opts.resolver });
     const app = await buildApp(p);
     await app.ready();
     if (opts.workers) await p.startWorkers();

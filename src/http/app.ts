@@ -19,7 +19,9 @@ import { contactRoutes } from '../contacts/contact-routes.ts';
 import { conversationRoutes } from '../inbox/conversation-routes.ts';
 import { settingsRoutes } from '../consent/settings-routes.ts';
 import { dataSettingsRoutes } from '../security/data-routes.ts';
+import { installRateLimits, RateLimits } from '../security/rate-limits.ts';
 import { simulatorRoutes } from '../connectors/simulator/simulator-routes.ts';
+import { AppError } from '../errors.ts';
 import { randomToken } from '../ids.ts';
 import { messageRoutes } from '../messages/message-routes.ts';
 import type { Platform } from '../platform.ts';
@@ -31,6 +33,26 @@ import { installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
+
+/** No request of this API nests deeper; deeper input is refused before parsing (recursive code downstream). */
+const MAX_JSON_DEPTH = 32;
+
+/** Whether a JSON text nests objects and arrays deeper than `max` (strings skipped): one linear scan. */
+function tooDeep(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \\ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
+}
 
 export interface AppOptions {
   logger?: boolean;
@@ -45,6 +67,10 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
     genReqId: () => `req_${randomToken(12)}`,
     requestIdHeader: false,
     trustProxy: false,
+    // How often Node checks open sockets against the headers and request timeouts that `start`
+    // sets (security/rate-limits.ts applyConnectionLimits); its default, 30 s, lets a slow client
+    // hold a socket that long past its timeout.
+    http: { connectionsCheckingInterval: 2000 },
   });
 
   const bodyAjv = addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
@@ -61,8 +87,12 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
       done(Object.assign(new Error('empty body'), { statusCode: 400, code: 'FST_ERR_CTP_EMPTY_JSON_BODY' }), undefined);
       return;
     }
+    if (tooDeep(text, MAX_JSON_DEPTH)) {
+      done(new AppError('VALIDATION_ERROR', `The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, { field: 'body', max_depth: MAX_JSON_DEPTH }), undefined);
+      return;
+    }
     try {
-      done(null, JSON.parse(text, (k, v) => (k === '__proto__' || k === 'constructor' ? undefined : v)));
+      done(null, JSON.parse(text, (k, v) => (k === '__proto__' || k === 'constructor' || k === 'prototype' ? undefined : v)));
     } catch {
       done(Object.assign(new SyntaxError('invalid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
@@ -85,6 +115,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
 
   installErrorHandling(app);
   installAuth(app, p.credentials);
+  installRateLimits(app, new RateLimits({ perCredential: p.config.SWITCHBOARD_RATE_LIMIT_PER_CREDENTIAL, perAccount: p.config.SWITCHBOARD_RATE_LIMIT_PER_ACCOUNT }));
 
   opsRoutes(app, p);
   authRoutes(app, p);

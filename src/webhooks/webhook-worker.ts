@@ -30,6 +30,7 @@ import { readDataSettings, type DataSettings } from '../security/data-settings.t
 import { withoutBody } from '../security/retention.ts';
 import { readCache } from '../storage/read-cache.ts';
 import { inboundFacts, routeInbound } from './inbound-routing.ts';
+import type { Resolver } from '../net/guarded-fetch.ts';
 import { HttpSender, type SendResult } from './http-sender.ts';
 import { nextAttemptAt, type RetrySchedule } from './schedule.ts';
 import { activeSecrets, signedHeaders } from './signing.ts';
@@ -50,6 +51,8 @@ export interface WebhookWorkerOptions {
   perTargetInFlight?: number;
   /** Wall clock for the webhook-timestamp header, which receivers check against their own clock. */
   wallClock?: Clock;
+  /** How receivers' names resolve (net/guarded-fetch.ts); the system's DNS by default. */
+  resolver?: Resolver;
 }
 
 const COALESCE_MS = 10;
@@ -108,7 +111,7 @@ export class WebhookWorker {
     private opts: WebhookWorkerOptions,
   ) {
     this.db = webhookDb(storage);
-    this.sender = new HttpSender({ timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivateUrls });
+    this.sender = new HttpSender({ timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivateUrls, resolver: opts.resolver });
     this.fanOutBatch = opts.fanOutBatch ?? 500;
     this.maxInFlight = opts.maxInFlight ?? 128;
     this.perTargetMax = opts.perTargetInFlight ?? 16;
@@ -170,7 +173,7 @@ export class WebhookWorker {
     this.sender.close();
     await Promise.allSettled([...this.inFlight]);
     // Ready to be started (or driven by runOnce) again, with fresh connections.
-    this.sender = new HttpSender({ timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivateUrls });
+    this.sender = new HttpSender({ timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivateUrls, resolver: this.opts.resolver });
     this.stopping = false;
   }
 
