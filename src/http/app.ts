@@ -3,6 +3,7 @@
 // strictly (a number where a string belongs is an error, not coerced), query strings and path
 // parameters are coerced from text as usual.
 import formbody from '@fastify/formbody';
+import querystring from 'node:querystring';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -29,10 +30,12 @@ import { reviewRoutes } from '../review/review-routes.ts';
 import { templateRoutes } from '../templates/template-routes.ts';
 import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { installAuth } from './auth.ts';
-import { installErrorHandling } from './errors.ts';
+import { frameworkErrors, installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
+
+const NUL_REFUSED = () => new AppError('VALIDATION_ERROR', 'The request contains a NUL character (\\u0000 or %00), which no field accepts.', { field: 'body' });
 
 /** No request of this API nests deeper; deeper input is refused before parsing (recursive code downstream). */
 const MAX_JSON_DEPTH = 32;
@@ -71,6 +74,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
     // sets (security/rate-limits.ts applyConnectionLimits); its default, 30 s, lets a slow client
     // hold a socket that long past its timeout.
     http: { connectionsCheckingInterval: 2000 },
+    frameworkErrors,
   });
 
   const bodyAjv = addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
@@ -79,6 +83,9 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    if (/%00|\0/i.test(req.url)) throw NUL_REFUSED();
+    // Answers are data, never a page: a browser must not sniff a JSON body containing <script> as HTML.
+    reply.header('x-content-type-options', 'nosniff');
   });
   // Keys in a JSON body that would pollute prototypes are refused outright.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
@@ -91,13 +98,28 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
       done(new AppError('VALIDATION_ERROR', `The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, { field: 'body', max_depth: MAX_JSON_DEPTH }), undefined);
       return;
     }
+    let nul = false;
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text, (k, v) => (k === '__proto__' || k === 'constructor' || k === 'prototype' ? undefined : v)));
+      parsed = JSON.parse(text, (k, v) => {
+        if ((typeof v === 'string' && v.includes('\0')) || k.includes('\0')) nul = true;
+        return k === '__proto__' || k === 'constructor' || k === 'prototype' ? undefined : v;
+      });
     } catch {
       done(Object.assign(new SyntaxError('invalid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
+      return;
     }
+    // PostgreSQL text cannot hold NUL, and no field of this API needs it.
+    if (nul) done(NUL_REFUSED(), undefined);
+    else done(null, parsed);
   });
-  await app.register(formbody, { bodyLimit: p.config.SWITCHBOARD_BODY_LIMIT_BYTES });
+  await app.register(formbody, {
+    bodyLimit: p.config.SWITCHBOARD_BODY_LIMIT_BYTES,
+    parser: (body: string) => {
+      if (/%00/i.test(body)) throw NUL_REFUSED();
+      return querystring.parse(body);
+    },
+  });
 
   await app.register(swagger, {
     openapi: {
