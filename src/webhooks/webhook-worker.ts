@@ -300,7 +300,8 @@ export class WebhookWorker {
   /** Events → deliveries, and the events marked, in one transaction. Returns events handled. */
   async fanOut(): Promise<number> {
     return this.db.transaction().execute(async (tx) => {
-      let q = tx.selectFrom('outbox').selectAll().where('fanned_out_at', 'is', null).orderBy('id').limit(this.fanOutBatch);
+      // Without the payload: it is sealed at rest, and only inbound routing (below) reads it.
+      let q = tx.selectFrom('outbox').select(['id', 'account_id', 'mode', 'type', 'message_id', 'created_at']).where('fanned_out_at', 'is', null).orderBy('id').limit(this.fanOutBatch);
       // PostgreSQL: FOR UPDATE (not SKIP LOCKED) so that fan-outs in several processes take turns;
       // skipping would let a later event of a message get its delivery before an earlier one.
       if (this.storage.dialect.name === 'postgres') q = q.forUpdate();
@@ -315,6 +316,7 @@ export class WebhookWorker {
         const rows = await tx.selectFrom('messages').select(['id', 'status_callback']).where('id', 'in', messageIds).where('status_callback', 'is not', null).execute();
         for (const r of rows) callbacks.set(r.id, r.status_callback!);
       }
+      const payloadOf = async (id: number) => (await tx.selectFrom('outbox').select('payload').where('id', '=', id).executeTakeFirstOrThrow()).payload;
       const deliveries: WebhookDeliveriesTable[] = [];
       const make = (e: (typeof events)[number], endpoint: WebhookEndpointsTable | null, url: string): WebhookDeliveriesTable => ({
         id: newId('whd', now),
@@ -340,7 +342,7 @@ export class WebhookWorker {
       });
       for (const e of events) {
         // An inbound message that a routing rule claims goes to that rule's endpoint only.
-        const routedTo = e.type === 'message.received' ? await routeInbound(tx, e.account_id, e.mode, inboundFacts(e.payload)) : null;
+        const routedTo = e.type === 'message.received' ? await routeInbound(tx, e.account_id, e.mode, inboundFacts(await payloadOf(e.id))) : null;
         for (const ep of endpoints) {
           if (ep.account_id !== e.account_id || ep.mode !== e.mode) continue;
           if (routedTo !== null) {
