@@ -35,7 +35,19 @@ import { opsRoutes } from './ops-routes.ts';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
 
-const NUL_REFUSED = () => new AppError('VALIDATION_ERROR', 'The request contains a NUL character (\\u0000 or %00), which no field accepts.', { field: 'body' });
+const NUL_REFUSED = () => new AppError('VALIDATION_ERROR', 'The URL contains a NUL character (%00), which no id or parameter accepts.', { field: 'url' });
+
+/** Keys with NUL in them dropped, at any depth (values were cleaned by the JSON reviver). */
+function withoutNulKeys<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(withoutNulKeys) as T;
+  if (typeof v !== 'object' || v === null) return v;
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (k.includes('\0')) delete o[k];
+    else if (typeof o[k] === 'object') o[k] = withoutNulKeys(o[k]);
+  }
+  return v;
+}
 
 /** No request of this API nests deeper; deeper input is refused before parsing (recursive code downstream). */
 const MAX_JSON_DEPTH = 32;
@@ -98,27 +110,24 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
       done(new AppError('VALIDATION_ERROR', `The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, { field: 'body', max_depth: MAX_JSON_DEPTH }), undefined);
       return;
     }
-    let nul = false;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text, (k, v) => {
-        if ((typeof v === 'string' && v.includes('\0')) || k.includes('\0')) nul = true;
-        return k === '__proto__' || k === 'constructor' || k === 'prototype' ? undefined : v;
+        if (k === '__proto__' || k === 'constructor' || k === 'prototype') return undefined;
+        // PostgreSQL text cannot hold NUL, and no field of this API means it: it is dropped, as
+        // inbound text drops control characters.
+        return typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '') : v;
       });
     } catch {
       done(Object.assign(new SyntaxError('invalid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
       return;
     }
-    // PostgreSQL text cannot hold NUL, and no field of this API needs it.
-    if (nul) done(NUL_REFUSED(), undefined);
-    else done(null, parsed);
+    // A NUL can only be written \u0000 in JSON text: most bodies skip the walk.
+    done(null, text.includes('\\u0000') && typeof parsed === 'object' && parsed !== null ? withoutNulKeys(parsed) : parsed);
   });
   await app.register(formbody, {
     bodyLimit: p.config.SWITCHBOARD_BODY_LIMIT_BYTES,
-    parser: (body: string) => {
-      if (/%00/i.test(body)) throw NUL_REFUSED();
-      return querystring.parse(body);
-    },
+    parser: (body: string) => withoutNulKeys(querystring.parse(body.replace(/%00/gi, ''))),
   });
 
   await app.register(swagger, {

@@ -128,6 +128,8 @@ export class RetentionSweeper {
 
   /** Parked messages that have become final are redacted now. */
   private async sweepDeferred(now: number): Promise<number> {
+    // Almost always empty: a read, not a write transaction, when there is nothing to do.
+    if (!(await this.storage.db.selectFrom('retention_deferred').select('message_id').limit(1).executeTakeFirst())) return 0;
     return transaction(this.storage.db, async (tx) => {
       const parked = await tx
         .selectFrom('retention_deferred as d')
