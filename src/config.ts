@@ -41,6 +41,11 @@ export const ConfigSchema = z.object({
     .string()
     .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$/, 'must be 32 bytes as 64 hex characters or base64')
     .optional(),
+  /** Keys that only open (never seal): the keys a rotation is moving away from, comma-separated. */
+  SWITCHBOARD_ENCRYPTION_KEYS_OLD: z
+    .string()
+    .regex(/^\s*([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)(\s*[,\s]\s*([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?))*\s*$/, 'must be 32-byte keys (64 hex characters or base64) separated by commas')
+    .optional(),
   SWITCHBOARD_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   SWITCHBOARD_ALLOW_PRIVATE_URLS: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -65,6 +70,14 @@ export const ConfigSchema = z.object({
   SWITCHBOARD_CONNECTOR_LEASE_MS: int(1000, 600_000).default(10_000),
   /** An account with this many messages queued or sending gets 429 RATE_LIMITED on new ones. */
   SWITCHBOARD_MAX_ACCOUNT_BACKLOG: int(1, 1_000_000_000).default(100_000),
+  /** Requests per second per API key or OAuth client, and per account; 0 turns a limit off (counted per process). */
+  SWITCHBOARD_RATE_LIMIT_PER_CREDENTIAL: int(0, 1_000_000).default(5000),
+  SWITCHBOARD_RATE_LIMIT_PER_ACCOUNT: int(0, 1_000_000).default(10_000),
+  /** Connection limits of the HTTP server (`start`): open sockets, and how long headers, a whole request and an idle keep-alive may take. */
+  SWITCHBOARD_MAX_CONNECTIONS: int(1, 1_000_000).default(10_000),
+  SWITCHBOARD_HEADERS_TIMEOUT_MS: int(1000, 600_000).default(15_000),
+  SWITCHBOARD_REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(120_000),
+  SWITCHBOARD_KEEPALIVE_TIMEOUT_MS: int(1000, 600_000).default(65_000),
   SWITCHBOARD_SIMULATOR_RECEIPT_MS: int(0, 60_000).default(150),
   SWITCHBOARD_SIMULATOR_SLOW_MS: int(0, 120_000).default(5000),
   SWITCHBOARD_SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),

@@ -74,3 +74,8 @@ export function newId(prefix: string, nowMs: number = Date.now()): string {
 export function randomToken(bytes = 24): string {
   return random(bytes).toString('base64url');
 }
+
+/** The smallest id of `prefix` made at `ms`: every id made before `ms` sorts below it. */
+export function idFloor(prefix: string, ms: number): string {
+  return `${prefix}_${encodeTime(ms)}${'0'.repeat(16)}`;
+}

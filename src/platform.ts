@@ -1,6 +1,8 @@
 // Wires the services together. `createPlatform` opens and migrates the database and builds every
 // service; `startWorkers` starts the background parts (dispatcher, connectors, sweepers). The HTTP
 // app (http/app.ts) and the CLI both sit on top of a Platform.
+import { resolve } from 'node:path';
+import type { Resolver } from './net/guarded-fetch.ts';
 import type { Logger } from 'pino';
 import { AccountService } from './accounts/account-service.ts';
 import { AudienceService } from './audiences/audience-service.ts';
@@ -35,11 +37,14 @@ import { Metrics } from './metrics/metrics.ts';
 import { ReviewService } from './review/review-service.ts';
 import { Router } from './routing/router.ts';
 import { RouteService } from './routing/route-service.ts';
-import { loadSealer, type Sealer } from './security/crypto.ts';
+import { loadKeyring, type Keyring } from './security/crypto.ts';
+import { SealingPlugin } from './security/sealing-plugin.ts';
+import { KeyRotation } from './security/key-rotation.ts';
+import { RetentionSweeper } from './security/retention.ts';
 import { SenderPoolService } from './senders/sender-pool-service.ts';
 import { SenderPools } from './senders/sender-pools.ts';
 import { SenderService } from './senders/sender-service.ts';
-import { openStorage, type Storage } from './storage/database.ts';
+import { openStorage, parseDatabaseUrl, type Storage } from './storage/database.ts';
 import { TemplateService } from './templates/template-service.ts';
 import { migrate } from './storage/migrator.ts';
 import { createTwilioCompat, type TwilioCompat } from './twilio-compat/twilio-compat.ts';
@@ -60,6 +65,8 @@ export interface PlatformOptions {
    * startWorkers(). Default `all`.
    */
   role?: PlatformRole;
+  /** How the names of user-given URLs resolve for outbound calls (net/guarded-fetch.ts); tests inject one. */
+  resolver?: Resolver;
 }
 
 export type PlatformRole = 'all' | 'api' | 'worker';
@@ -86,7 +93,13 @@ export interface Platform {
   routeAdmin: RouteService;
   senderAdmin: SenderService;
   senderPoolAdmin: SenderPoolService;
-  sealer: Sealer;
+  /** The encryption keys (security/crypto.ts); `sealing` applies them to the sealed columns. */
+  sealer: Keyring;
+  sealing: SealingPlugin;
+  /** Re-sealing under the primary key in the background (`switchboard keys rotate-encryption`). */
+  keyRotation: KeyRotation;
+  /** Removes bodies past each account's retention (security/retention.ts). */
+  retention: RetentionSweeper;
   receipts: ReceiptService;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
@@ -122,10 +135,13 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   const random = opts.random ?? Math.random;
   const log = opts.logger ?? createLogger(config.LOG_LEVEL);
   const role = opts.role ?? 'all';
-  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS });
+  const target = parseDatabaseUrl(config.DATABASE_URL);
+  const keyFileNear = target.dialect === 'sqlite' && target.target !== ':memory:' ? resolve(target.target) : null;
+  const sealer = loadKeyring(config.SWITCHBOARD_ENCRYPTION_KEY, config.SWITCHBOARD_ENCRYPTION_KEYS_OLD, keyFileNear, (msg) => log.warn(msg));
+  // Every handle on the database seals and opens the sealed columns (security/sealed-columns.ts).
+  const sealing = new SealingPlugin(sealer, (msg, detail) => log.warn(detail, msg));
+  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS, plugins: [sealing] });
   await migrate(storage);
-
-  const sealer = loadSealer(config.SWITCHBOARD_ENCRYPTION_KEY, storage.dialect.name === 'sqlite' && storage.location !== ':memory:' ? storage.location : null, (msg) => log.warn(msg));
   const accounts = new AccountService(storage, clock);
   await accounts.ensureBuiltins();
   const metrics = new Metrics(async () => {
@@ -183,7 +199,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     simulator: { receiptDelayMs: config.SWITCHBOARD_SIMULATOR_RECEIPT_MS, slowSubmitMs: config.SWITCHBOARD_SIMULATOR_SLOW_MS, pollMs: Math.min(config.SWITCHBOARD_POLL_MS, 100) },
     publicUrl: config.SWITCHBOARD_PUBLIC_URL,
     speech,
-  }, sealer);
+  });
   const workerId = newId('worker');
   // One process per stateful session: an API process never binds; workers bind what they lease.
   if (role === 'api') connectors.setSessionPolicy('never');
@@ -211,7 +227,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     }
   });
 
-  const webhooks = createWebhooks({ storage, clock, random, metrics, log, config });
+  const webhooks = createWebhooks({ storage, clock, random, metrics, log, config, worker: { resolver: opts.resolver } });
   statuses.onTransition(() => webhooks.worker.wake());
   const connectorLeases = new ConnectorLeases(storage, connectors, log, {
     owner: workerId,
@@ -239,7 +255,6 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     storage,
     clock,
     log,
-    sealer,
     credentials,
     messages,
     templates,
@@ -249,9 +264,12 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     allowPrivateUrls: config.SWITCHBOARD_ALLOW_PRIVATE_URLS,
   });
 
-  const users = new UserService(storage, clock, sealer);
+  const users = new UserService(storage, clock);
   const sessions = new SessionService(storage, clock, users, { idleS: config.SWITCHBOARD_SESSION_IDLE_S, maxS: config.SWITCHBOARD_SESSION_MAX_S });
   const audit = new AuditService(storage);
+
+  const keyRotation = new KeyRotation(storage, clock, sealer, log, { workerId });
+  const retention = new RetentionSweeper(storage, clock, log);
 
   let sweeper: NodeJS.Timeout | null = null;
   const sweep = async () => {
@@ -281,11 +299,14 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     messages,
     connectors,
     throttle,
-    connectorAdmin: new ConnectorService(storage, clock, sealer, connectors, router, throttle),
+    connectorAdmin: new ConnectorService(storage, clock, connectors, router, throttle),
     routeAdmin: new RouteService(storage, clock, router),
     senderAdmin,
     senderPoolAdmin: new SenderPoolService(storage, clock),
     sealer,
+    sealing,
+    keyRotation,
+    retention,
     receipts,
     dispatcher,
     webhooks,
@@ -325,6 +346,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
       dispatcher.start();
       webhooks.worker.start();
       campaignRunner.start();
+      keyRotation.start();
+      retention.start();
       sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
       sweeper.unref();
     },
@@ -338,6 +361,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
         }
         n += await webhooks.worker.runOnce({ wait: true });
         n += await campaignRunner.runOnce();
+        n += await keyRotation.runOnce();
+        n += await retention.runOnce();
         total += n;
         if (n === 0) break;
       }
@@ -346,6 +371,8 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     async close() {
       if (sweeper) clearInterval(sweeper);
       await campaignRunner.stop();
+      await keyRotation.stop();
+      await retention.stop();
       await workSignal?.close();
       await dispatcher.stop();
       await webhooks.worker.stop();

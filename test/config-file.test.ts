@@ -55,7 +55,8 @@ describe('connectors, senders and routes from the config file', () => {
   test('a first start creates them, sealed; a second start with the same file changes nothing', async () => {
     let p = await start(declared('first123', 50));
     const snapshot = async (q: Platform) => ({
-      connectors: await q.storage.db.selectFrom('connectors').selectAll().where('account_id', 'is', null).orderBy('name').execute(),
+      // As stored: below the storage layer's sealing.
+      connectors: await q.storage.db.withoutPlugins().selectFrom('connectors').selectAll().where('account_id', 'is', null).orderBy('name').execute(),
       routes: await q.storage.db.selectFrom('routes').selectAll().where('account_id', 'is', null).orderBy('priority').execute(),
       senders: await q.storage.db.selectFrom('senders').selectAll().where('account_id', '=', accountId).orderBy('address').execute(),
     });

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Resolver } from '../src/net/guarded-fetch.ts';
 import type { Scope, Mode } from '../src/auth/scopes.ts';
 import type { Clock } from '../src/clock.ts';
 import { loadConfig, type Config } from '../src/config.ts';
@@ -25,8 +27,8 @@ export interface TestEnv {
   liveKey: string;
   key(opts?: { scopes?: Scope[]; mode?: Mode; accountId?: string }): Promise<string>;
   req(method: InjectOptions['method'], url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string>; payload?: string }): Promise<LightMyRequestResponse>;
-  /** Reopens the platform on the same database file (a restart). */
-  restart(opts?: { clock?: Clock }): Promise<void>;
+  /** Reopens the platform on the same database file (a restart), optionally with other configuration. */
+  restart(opts?: { clock?: Clock; config?: Partial<Config> }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -69,13 +71,13 @@ export async function freshDatabase(dir: string): Promise<{ url: string; drop: (
   };
 }
 
-export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; workers?: boolean; dir?: string; role?: PlatformRole } = {}): Promise<TestEnv> {
+export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; workers?: boolean; dir?: string; role?: PlatformRole; logger?: Logger; resolver?: Resolver } = {}): Promise<TestEnv> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'switchboard-test-'));
   const database = await freshDatabase(dir);
   const dbPath = database.url;
-  const config = loadConfig({}, { ...TEST_DEFAULTS, DATABASE_URL: dbPath, ...opts.config });
+  let config = loadConfig({}, { ...TEST_DEFAULTS, DATABASE_URL: dbPath, ...opts.config });
   const open = async (clock?: Clock) => {
-    const p = await createPlatform(config, { clock, logger: createLogger('silent'), processMetrics: false, role: opts.role });
+    const p = await createPlatform(config, { clock, logger: opts.logger ?? createLogger('silent'), processMetrics: false, role: opts.role, resolver: opts.resolver });
     const app = await buildApp(p);
     await app.ready();
     if (opts.workers) await p.startWorkers();
@@ -106,9 +108,10 @@ export async function testEnv(opts: { clock?: Clock; config?: Partial<Config>; w
       if (body !== undefined) h['content-type'] ??= 'application/json';
       return app.inject({ method, url, headers: h, payload: payload ?? (body === undefined ? undefined : JSON.stringify(body)) });
     },
-    async restart({ clock } = {}) {
+    async restart({ clock, config: changed } = {}) {
       await app.close();
       await p.close();
+      if (changed) config = loadConfig({}, { ...config, ...changed });
       ({ p, app } = await open(clock ?? opts.clock));
     },
     async close() {

@@ -176,8 +176,9 @@ describe('sessions', () => {
     const verified = await req('POST', '/v1/users/me/totp/verify', { code: totp.generate({ timestamp: clock.now() }) });
     assert.equal(verified.statusCode, 200, verified.body);
     assert.equal(verified.json().totp_enabled, true);
-    const stored = await env.p.storage.db.selectFrom('users').select('totp_secret').where('id', '=', user.id).executeTakeFirstOrThrow();
-    assert.ok(stored.totp_secret?.startsWith('v1:') && !stored.totp_secret.includes(secret), 'the secret is sealed');
+    // What is stored, below the storage layer's sealing (src/security/sealed-columns.ts).
+    const stored = await env.p.storage.db.withoutPlugins().selectFrom('users').select('totp_secret').where('id', '=', user.id).executeTakeFirstOrThrow();
+    assert.ok(stored.totp_secret?.startsWith('v2:') && !stored.totp_secret.includes(secret), 'the secret is sealed');
 
     const without = await postSession(env, { email: user.email, password: PASSWORD });
     assert.equal(without.statusCode, 401);

@@ -8,7 +8,7 @@ import type { Clock } from '../clock.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId, randomToken } from '../ids.ts';
 import type { Storage } from '../storage/database.ts';
-import { getOrCreateSetting } from '../storage/settings.ts';
+import { getOrCreateSetting, getSetting } from '../storage/settings.ts';
 import { transaction } from '../storage/transactions.ts';
 import { CLI_ACTOR, record, type AuditContext } from '../audit/audit-service.ts';
 import { SCOPES, hasScope, isScope, type Mode, type Principal, type Scope } from './scopes.ts';
@@ -51,9 +51,13 @@ export class CredentialService {
     private tokenTtlS: number,
   ) {}
 
-  private async signingKey(): Promise<Uint8Array> {
+  /** The HS256 key; made on the first token issued. Verifying never makes it (a refused request writes nothing). */
+  private async signingKey(create = true): Promise<Uint8Array | null> {
     if (!this.jwtKey) {
-      const hex = await getOrCreateSetting(this.storage.db, 'oauth_signing_key', () => randomBytes(32).toString('hex'));
+      const hex = create
+        ? await getOrCreateSetting(this.storage.db, 'oauth_signing_key', () => randomBytes(32).toString('hex'))
+        : await getSetting(this.storage.read, 'oauth_signing_key');
+      if (hex === undefined) return null;
       this.jwtKey = Buffer.from(hex, 'hex');
     }
     return this.jwtKey;
@@ -179,7 +183,7 @@ export class CredentialService {
       .setIssuedAt(now)
       .setExpirationTime(now + this.tokenTtlS)
       .setJti(randomToken(12))
-      .sign(await this.signingKey());
+      .sign((await this.signingKey())!);
     return { access_token: token, token_type: 'Bearer' as const, expires_in: this.tokenTtlS, scope: granted.join(' ') };
   }
 
@@ -196,9 +200,11 @@ export class CredentialService {
       return { accountId: row.account_id, mode: row.mode as Mode, scopes: JSON.parse(row.scopes), kind: 'api_key', credentialId: row.id, bodies: true };
     }
     if (token.split('.').length !== 3) throw AUTH('Malformed bearer token.');
+    const key = await this.signingKey(false);
+    if (!key) throw AUTH('Invalid access token.');
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, await this.signingKey(), {
+      ({ payload } = await jwtVerify(token, key, {
         algorithms: ['HS256'],
         currentDate: new Date(this.clock.now()),
       }));

@@ -17,6 +17,8 @@ import { registerCampaignCommands } from '../campaigns/campaign-cli.ts';
 import { registerTwilioCommands } from '../twilio-compat/twilio-cli.ts';
 import { registerUserCommands } from '../users/user-cli.ts';
 import { registerAuditCommands } from '../audit/audit-cli.ts';
+import { registerKeyCommands } from '../security/key-cli.ts';
+import { applyConnectionLimits } from '../security/rate-limits.ts';
 
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 
@@ -96,7 +98,15 @@ export function buildCli(): Command {
       if (declared.connectors + declared.senders + declared.routes > 0) p.log.info(declared, 'applied the connectors, senders and routes of the config file');
       const app = opts.role === 'worker' ? null : await buildApp(p);
       if (opts.role !== 'api') await p.startWorkers();
-      if (app) await app.listen({ port: p.config.PORT, host: p.config.HOST });
+      if (app) {
+        applyConnectionLimits(app.server, {
+          maxConnections: p.config.SWITCHBOARD_MAX_CONNECTIONS,
+          headersTimeoutMs: p.config.SWITCHBOARD_HEADERS_TIMEOUT_MS,
+          requestTimeoutMs: p.config.SWITCHBOARD_REQUEST_TIMEOUT_MS,
+          keepAliveTimeoutMs: p.config.SWITCHBOARD_KEEPALIVE_TIMEOUT_MS,
+        });
+        await app.listen({ port: p.config.PORT, host: p.config.HOST });
+      }
       p.log.info({ port: app ? p.config.PORT : null, role: opts.role, database: p.storage.location }, 'switchboard started');
       let stopping = false;
       const shutdown = async (signal: string) => {
@@ -225,6 +235,7 @@ export function buildCli(): Command {
   registerTwilioCommands(program, { withPlatform, accountOf, out });
   registerUserCommands(program, { withPlatform, accountOf, out, fail });
   registerAuditCommands(program, { withPlatform, accountOf, out });
+  registerKeyCommands(program, { withPlatform, out });
   return program;
 }
 

@@ -9,7 +9,6 @@
 //            setOwned); the dispatcher asks usableHere() before it claims a message for one.
 //   never  — not in this process at all (the API role).
 import type { Clock } from '../clock.ts';
-import type { Sealer } from '../security/crypto.ts';
 import type { Storage } from '../storage/database.ts';
 import type { Connector, ConnectorDeps, ConnectorRow } from './connector.ts';
 import { CONNECTOR_TYPES } from './connector-registry.ts';
@@ -46,7 +45,6 @@ export class ConnectorManager {
     private storage: Storage,
     private clock: Clock,
     private deps: ConnectorDeps,
-    private sealer: Sealer,
   ) {}
 
   static isKnownType(type: string): boolean {
@@ -129,7 +127,8 @@ export class ConnectorManager {
   async row(id: string): Promise<(ConnectorRow & { enabled: boolean; updated_at: number }) | null> {
     const r = await this.storage.db.selectFrom('connectors').selectAll().where('id', '=', id).executeTakeFirst();
     if (!r) return null;
-    const secrets = r.secrets ? JSON.parse(this.sealer.open(r.secrets)) : {};
+    // `secrets` is sealed at rest and opened by the storage layer (security/sealing-plugin.ts).
+    const secrets = r.secrets ? JSON.parse(r.secrets) : {};
     return { id: r.id, account_id: r.account_id, name: r.name, type: r.type, config: { ...JSON.parse(r.config), ...secrets }, enabled: r.enabled === 1, updated_at: r.updated_at };
   }
 

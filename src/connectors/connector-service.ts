@@ -1,5 +1,6 @@
 // Connectors as the API sees them (CONTRACT §9): create, read (with live state), change,
-// delete. Credentials are split from the config on the way in, sealed with the encryption key,
+// delete. Credentials are split from the config on the way in into the `secrets` column, which
+// the storage layer seals with the encryption key (security/sealed-columns.ts),
 // and never leave again: the API shows which secret fields are set, not their values.
 import { CONFIG_FILE, recordBy, type AuditContext } from '../audit/audit-service.ts';
 import type { Principal } from '../auth/scopes.ts';
@@ -7,7 +8,6 @@ import type { Clock } from '../clock.ts';
 import { transaction } from '../storage/transactions.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { Sealer } from '../security/crypto.ts';
 import type { Storage } from '../storage/database.ts';
 import type { ConnectorsTable } from '../storage/schema.ts';
 import type { Router } from '../routing/router.ts';
@@ -45,7 +45,6 @@ export class ConnectorService {
   constructor(
     private storage: Storage,
     private clock: Clock,
-    private sealer: Sealer,
     private manager: ConnectorManager,
     private router: Router,
     private throttle: Throttle,
@@ -58,7 +57,7 @@ export class ConnectorService {
       name: row.name,
       type: row.type,
       config: JSON.parse(row.config),
-      secrets_set: row.secrets ? Object.keys(JSON.parse(this.sealer.open(row.secrets))) : [],
+      secrets_set: row.secrets ? Object.keys(JSON.parse(row.secrets)) : [],
       enabled: row.enabled === 1,
       global: row.account_id === null,
       created_at: new Date(row.created_at).toISOString(),
@@ -98,7 +97,7 @@ export class ConnectorService {
       name: (input.name as string).trim(),
       type: input.type as string,
       config: JSON.stringify(plain),
-      secrets: Object.keys(secrets).length ? this.sealer.seal(JSON.stringify(secrets)) : null,
+      secrets: Object.keys(secrets).length ? JSON.stringify(secrets) : null,
       enabled: input.enabled === false ? 0 : 1,
       created_at: now,
       updated_at: now,
@@ -124,15 +123,15 @@ export class ConnectorService {
     if (existing && existing.type !== input.type) throw validation('type', `Connector ${name} is already a ${existing.type} connector; give the new type another name.`, { name });
     const { plain, secrets } = splitSecrets((input.config as Record<string, unknown>) ?? {});
     this.checkConfig(input.type as string, { ...plain, ...secrets });
-    const stored = existing?.secrets ? this.sealer.open(existing.secrets) : null;
+    const stored = existing?.secrets ?? null;
     const enabled = input.enabled === false ? 0 : 1;
     if (existing && existing.config === JSON.stringify(plain) && stored === (Object.keys(secrets).length ? JSON.stringify(secrets) : null) && existing.enabled === enabled) return existing.id;
     const now = this.clock.now();
-    const sealed = Object.keys(secrets).length ? this.sealer.seal(JSON.stringify(secrets)) : null;
+    const secretsJson = Object.keys(secrets).length ? JSON.stringify(secrets) : null;
     const id = existing?.id ?? newId('conn', now);
     await transaction(this.storage.db, async (tx) => {
-      if (existing) await tx.updateTable('connectors').set({ config: JSON.stringify(plain), secrets: sealed, enabled, updated_at: now }).where('id', '=', id).execute();
-      else await tx.insertInto('connectors').values({ id, account_id: null, name, type: input.type as string, config: JSON.stringify(plain), secrets: sealed, enabled, created_at: now, updated_at: now }).execute();
+      if (existing) await tx.updateTable('connectors').set({ config: JSON.stringify(plain), secrets: secretsJson, enabled, updated_at: now }).where('id', '=', id).execute();
+      else await tx.insertInto('connectors').values({ id, account_id: null, name, type: input.type as string, config: JSON.stringify(plain), secrets: secretsJson, enabled, created_at: now, updated_at: now }).execute();
       await recordBy(tx, CONFIG_FILE, { accountId: null, action: existing ? 'connector.updated' : 'connector.created', target: { type: 'connector', id }, details: { name, type: input.type, enabled: enabled === 1, secret_fields: Object.keys(secrets) }, at: now });
     });
     this.router.invalidate();
@@ -174,11 +173,11 @@ export class ConnectorService {
       // A PATCH merges: fields not named keep their values; a field set to null is removed.
       const { plain, secrets } = splitSecrets(input.config as Record<string, unknown>);
       const mergedPlain = { ...JSON.parse(row.config), ...plain };
-      const mergedSecrets = { ...(row.secrets ? JSON.parse(this.sealer.open(row.secrets)) : {}), ...secrets };
+      const mergedSecrets = { ...(row.secrets ? JSON.parse(row.secrets) : {}), ...secrets };
       for (const obj of [mergedPlain, mergedSecrets]) for (const k of Object.keys(obj)) if (obj[k] === null) delete obj[k];
       this.checkConfig(row.type, { ...mergedPlain, ...mergedSecrets });
       patch.config = JSON.stringify(mergedPlain);
-      patch.secrets = Object.keys(mergedSecrets).length ? this.sealer.seal(JSON.stringify(mergedSecrets)) : null;
+      patch.secrets = Object.keys(mergedSecrets).length ? JSON.stringify(mergedSecrets) : null;
     }
     await transaction(this.storage.db, async (tx) => {
       await tx.updateTable('connectors').set(patch).where('id', '=', id).execute();

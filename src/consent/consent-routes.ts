@@ -9,6 +9,7 @@ import { recordBy } from '../audit/audit-service.ts';
 import type { Platform } from '../platform.ts';
 import { seesBodies } from '../auth/scopes.ts';
 import { CONSENT_SOURCES, evidenceFor, exportConsentCsv, parseConsentStatus } from './consent-service.ts';
+import { readDataSettings } from '../security/data-settings.ts';
 import { Readable } from 'node:stream';
 import { transaction } from '../storage/transactions.ts';
 
@@ -114,6 +115,7 @@ export function consentRoutes(app: FastifyInstance, p: Platform): void {
       const pr = principalOf(req);
       const q = req.query as { phone?: string; since?: string; until?: string };
       const filter = {
+        maskPhones: (await readDataSettings(p.storage.db, pr.accountId)).mask_phone_numbers,
         phone: q.phone === undefined ? undefined : normaliseNumber(q.phone, 'phone').e164,
         since: q.since === undefined ? undefined : Date.parse(q.since),
         until: q.until === undefined ? undefined : Date.parse(q.until),

@@ -5,6 +5,7 @@
 import { recordBy, type AuditContext } from '../audit/audit-service.ts';
 import type { Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
+import { maskPhonesIn } from '../logger.ts';
 import { AppError, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
 import type { Executor, Storage, Tx } from '../storage/database.ts';
@@ -339,7 +340,10 @@ export function evidenceFor(evidence: Record<string, unknown>, bodies: boolean):
   return { ...rest, body_redacted: true };
 }
 
-export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number; bodies?: boolean } = {}): AsyncGenerator<string> {
+export async function* exportConsentCsv(db: Executor, accountId: string, mode: string, filter: { phone?: string; since?: number; until?: number; bodies?: boolean; maskPhones?: boolean } = {}): AsyncGenerator<string> {
+  // The account's `mask_phone_numbers` (security/data-settings.ts): every number in the file, the
+  // phone column and any inside the evidence, loses its last four digits.
+  const mask = filter.maskPhones ? maskPhonesIn : (s: string) => s;
   yield `${EXPORT_COLUMNS.join(',')}\r\n`;
   let after = 0;
   for (;;) {
@@ -354,7 +358,7 @@ export async function* exportConsentCsv(db: Executor, accountId: string, mode: s
       const ev = JSON.parse(r.evidence) as Record<string, unknown>;
       const shown = filter.bodies === false ? JSON.stringify(evidenceFor(ev, false)) : r.evidence;
       const cells = [r.id, new Date(r.created_at).toISOString(), r.phone, r.status, r.purpose, r.channel, r.source, ev.disclosure, ev.ip, ev.user_agent, ev.form_url, ev.message_id, shown];
-      chunk += `${cells.map(csvCell).join(',')}\r\n`;
+      chunk += `${cells.map((c) => (typeof c === 'string' ? csvCell(mask(c)) : csvCell(c))).join(',')}\r\n`;
     }
     yield chunk;
     after = Number(rows[rows.length - 1].id);

@@ -56,7 +56,8 @@ export const ImportSchema = Type.Object({
 export function contactRoutes(app: FastifyInstance, p: Platform): void {
   // A CSV body is handed to the route as the raw stream; the importer counts and caps its bytes.
   app.addContentTypeParser(['text/csv', 'application/csv'], (_req, payload, done) => done(null, payload));
-  void app.register(multipart, { limits: { fileSize: IMPORT_MAX_BYTES, files: 1, fields: 10 } });
+  // Every multipart limit is set, not only the file's: field values, parts and header pairs too.
+  void app.register(multipart, { limits: { fileSize: IMPORT_MAX_BYTES, files: 1, fields: 10, fieldSize: 64 * 1024, parts: 12, headerPairs: 100 } });
 
   app.post(
     '/v1/contacts',

@@ -41,6 +41,12 @@ export function translateError(err: FastifyError | AppError | Error): AppError {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('VALIDATION_ERROR', 'Content-Length does not match the body.', { field: 'content-length' });
   }
+  // PostgreSQL's data exceptions (class 22: a number out of range, text it cannot hold) come from
+  // a value in the request that passed validation but not the column: the request's fault, and
+  // its transaction was rolled back whole.
+  if (typeof fe.code === 'string' && /^22[0-9A-Z]{3}$/.test(fe.code) && (err as { severity?: string }).severity !== undefined) {
+    return new AppError('VALIDATION_ERROR', 'A value in the request is out of the range this server stores.', { reason: 'out_of_range' });
+  }
   if (err instanceof SyntaxError && fe.statusCode === 400) return new AppError('VALIDATION_ERROR', 'The request body is not valid JSON.', { field: 'body' });
   if (fe.statusCode === 413) return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than the server accepts.', {});
   if (fe.statusCode === 429) return new AppError('RATE_LIMITED', 'Too many requests.', {});
@@ -57,4 +63,13 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     return sendError(reply, new AppError('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}.`, { method: req.method }));
   });
+}
+
+/**
+ * Errors the router raises before any hook runs (a path parameter longer than maxParamLength, a
+ * URL that does not decode): the same CONTRACT §3 body as every other error.
+ */
+export function frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply) {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, new AppError('NOT_FOUND', 'No such object: the id in the path is longer than any id this API makes.', {}));
+  return sendError(reply, new AppError('VALIDATION_ERROR', 'The URL cannot be decoded.', { field: 'url' }));
 }

@@ -61,7 +61,7 @@ export const MessageSchema = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
     metadata: Type.Record(Type.String(), Type.String()),
-    body_redacted: Type.Optional(Type.Literal(true, { description: 'Present when the body and media_urls are left out for this reader (the viewer role): body is null, media_urls empty.' })),
+    body_redacted: Type.Optional(Type.Boolean({ description: 'true when the body and media were removed (the account\'s body retention, or a reader not allowed to see bodies); body is then null.' })),
   },
 );
 

@@ -97,7 +97,9 @@ export class InboxService {
     const { account_id: accountId, mode, from_addr: phone } = row;
     if (!phone) return;
     const suppressed = await this.consent.isSuppressed(tx, accountId, mode, phone);
-    const evidence = { keyword, message_id: row.id, body: row.body, to: row.to_addr };
+    // The keyword and the message that carried it are the evidence; the text itself stays on the
+    // message (sealed, and removed by retention), not copied into the ledger.
+    const evidence = { keyword, message_id: row.id, to: row.to_addr };
     const texts = account.messaging.keywords;
     const reply = (kind: KeywordReplyKind, text: string) => this.reply(tx, row, kind, fillReply(text, account.name));
 

@@ -40,7 +40,7 @@ export interface MessageView {
   created_at: string;
   updated_at: string;
   metadata: Record<string, string>;
-  /** Present (true) when the body and media references are left out for this reader (a viewer). */
+  /** Present (true) when the body and media references are left out: removed by the account's retention (security/retention.ts), or not shown to this reader (a viewer). */
   body_redacted?: true;
 }
 
@@ -75,6 +75,7 @@ export function toMessageView(row: MessageRow): MessageView {
     created_at: iso(row.created_at)!,
     updated_at: iso(row.updated_at)!,
     metadata: JSON.parse(row.metadata),
+    ...(row.redacted_at ? { body_redacted: true as const } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Sqlite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type KyselyPlugin, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.ts';
 
@@ -48,6 +48,8 @@ export function parseDatabaseUrl(url: string): { dialect: DialectName; target: s
 
 export interface OpenOptions {
   sqliteSynchronous?: 'NORMAL' | 'FULL';
+  /** On every handle (security/sealing-plugin.ts seals and opens the sealed columns). */
+  plugins?: KyselyPlugin[];
 }
 
 /**
@@ -90,13 +92,17 @@ export async function openStorage(url: string, options: OpenOptions = {}): Promi
     handle.pragma(`synchronous = ${options.sqliteSynchronous ?? 'NORMAL'}`);
     handle.pragma('busy_timeout = 5000');
     handle.pragma('foreign_keys = ON');
-    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(handle) }) });
+    // Deleted and overwritten content is zeroed, so a redacted body or a value re-sealed by a key
+    // rotation does not linger in free pages of the file.
+    handle.pragma('secure_delete = ON');
+    const plugins = options.plugins ?? [];
+    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(handle) }), plugins });
     let read = db;
     if (path !== ':memory:') {
       const reader = new Sqlite(path);
       reader.pragma('busy_timeout = 5000');
       reader.pragma('query_only = ON');
-      read = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(reader) }) });
+      read = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(reader) }), plugins });
     }
     return {
       db,
@@ -112,7 +118,7 @@ export async function openStorage(url: string, options: OpenOptions = {}): Promi
   // bigint columns hold millisecond timestamps and counters, all well inside 2^53.
   pg.types.setTypeParser(20, (v) => Number(v));
   const pool = new pg.Pool({ connectionString: target, max: 10 });
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), plugins: options.plugins ?? [] });
   await sql`select 1`.execute(db);
   return {
     db,

@@ -14,6 +14,7 @@ import * as m009Scaleout from './migrations/009-scaleout.ts';
 import * as m010VoiceMedia from './migrations/010-voice-media.ts';
 import * as m014TwilioCompat from './migrations/014-twilio-compat.ts';
 import * as m012People from './migrations/012-people.ts';
+import * as m013DataProtection from './migrations/013-data-protection.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '010-voice-media': m010VoiceMedia,
   '014-twilio-compat': m014TwilioCompat,
   '012-people': m012People,
+  '013-data-protection': m013DataProtection,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {

@@ -136,6 +136,8 @@ export interface MessagesTable {
   voice_outcome?: string | null;
   voice_duration_s?: number | null;
   voice_answered_by?: string | null;
+  /** When retention removed the body, media and raw payloads (src/security/retention.ts). */
+  redacted_at?: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -479,6 +481,42 @@ export interface AuditHeadsTable {
   hash: string;
 }
 
+export interface KeyRotationsTable {
+  id: string;
+  /** running → completed | failed | canceled */
+  status: string;
+  /** The key everything is being re-sealed with (the primary of the process that asked). */
+  target_key_id: string;
+  batch_size: number;
+  /** Position: the entry of SEALED_TABLES being walked, and the last primary key done there (JSON). */
+  table_index: number;
+  cursor: string | null;
+  total: number;
+  scanned: number;
+  resealed: number;
+  unreadable: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface RetentionCursorsTable {
+  account_id: string;
+  mode: string;
+  /** The last message id the retention sweep has passed, in this account and mode. */
+  cursor: string;
+  updated_at: number;
+}
+
+export interface RetentionDeferredTable {
+  message_id: string;
+  account_id: string;
+  created_at: number;
+}
+
 export interface DB {
   media: MediaTable;
   users: UsersTable;
@@ -486,6 +524,9 @@ export interface DB {
   sign_in_throttle: SignInThrottleTable;
   audit_log: AuditLogTable;
   audit_heads: AuditHeadsTable;
+  key_rotations: KeyRotationsTable;
+  retention_cursors: RetentionCursorsTable;
+  retention_deferred: RetentionDeferredTable;
   templates: TemplatesTable;
   template_versions: TemplateVersionsTable;
   lists: ListsTable;

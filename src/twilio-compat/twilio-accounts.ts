@@ -15,7 +15,6 @@ import { hashSecret, type CredentialService } from '../auth/credential-service.t
 import type { Mode, Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
-import type { Sealer } from '../security/crypto.ts';
 import type { Storage } from '../storage/database.ts';
 import { idOf, isSid, newAccountSid, newAuthToken } from './sids.ts';
 import { twilioAuthFailed, twilioNotFound } from './twilio-errors.ts';
@@ -41,7 +40,6 @@ export class TwilioAccounts {
   constructor(
     private storage: Storage,
     private clock: Clock,
-    private sealer: Sealer,
     private keys: CredentialService,
   ) {}
 
@@ -53,7 +51,7 @@ export class TwilioAccounts {
     return {
       object: 'twilio_credentials',
       account_sid: r.account_sid,
-      auth_token: this.sealer.open(r.token_sealed),
+      auth_token: r.token_sealed,
       account_id: r.account_id,
       mode: r.mode as Mode,
       created_at: new Date(r.created_at).toISOString(),
@@ -69,7 +67,7 @@ export class TwilioAccounts {
     const token = newAuthToken();
     await twilioDb(this.storage)
       .insertInto('twilio_accounts')
-      .values({ account_sid: newAccountSid(), account_id: accountId, mode, token_hash: hashSecret(token), token_sealed: this.sealer.seal(token), created_at: now, updated_at: now })
+      .values({ account_sid: newAccountSid(), account_id: accountId, mode, token_hash: hashSecret(token), token_sealed: token, created_at: now, updated_at: now })
       .onConflict((oc) => oc.columns(['account_id', 'mode']).doNothing())
       .execute();
     return (await this.row(accountId, mode))!;
@@ -80,7 +78,7 @@ export class TwilioAccounts {
     const row = await this.ensure(accountId, mode);
     if (!opts.rotate) return this.view(row);
     const token = newAuthToken();
-    const patch = { token_hash: hashSecret(token), token_sealed: this.sealer.seal(token), updated_at: this.clock.now() };
+    const patch = { token_hash: hashSecret(token), token_sealed: token, updated_at: this.clock.now() };
     await twilioDb(this.storage).updateTable('twilio_accounts').set(patch).where('account_sid', '=', row.account_sid).execute();
     return this.view({ ...row, ...patch });
   }
@@ -88,7 +86,7 @@ export class TwilioAccounts {
   /** The account SID and its auth token (the signing key), made on first use. */
   async signingKey(accountId: string, mode: string): Promise<{ accountSid: string; authToken: string }> {
     const row = await this.ensure(accountId, mode as Mode);
-    return { accountSid: row.account_sid, authToken: this.sealer.open(row.token_sealed) };
+    return { accountSid: row.account_sid, authToken: row.token_sealed };
   }
 
   /** The account SID of an account and mode, made on first use. */

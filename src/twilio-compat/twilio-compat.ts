@@ -6,7 +6,6 @@ import type { CredentialService } from '../auth/credential-service.ts';
 import type { Clock } from '../clock.ts';
 import type { Backpressure } from '../messages/backpressure.ts';
 import type { MessageService } from '../messages/message-service.ts';
-import type { Sealer } from '../security/crypto.ts';
 import type { SenderService } from '../senders/sender-service.ts';
 import type { Storage } from '../storage/database.ts';
 import type { TemplateService } from '../templates/template-service.ts';
@@ -26,7 +25,6 @@ export function createTwilioCompat(deps: {
   storage: Storage;
   clock: Clock;
   log: Logger;
-  sealer: Sealer;
   credentials: CredentialService;
   messages: MessageService;
   templates: TemplateService;
@@ -35,7 +33,7 @@ export function createTwilioCompat(deps: {
   webhookWorker: WebhookWorker;
   allowPrivateUrls: boolean;
 }): TwilioCompat {
-  const accounts = new TwilioAccounts(deps.storage, deps.clock, deps.sealer, deps.credentials);
+  const accounts = new TwilioAccounts(deps.storage, deps.clock, deps.credentials);
   const callbackDeps = { storage: deps.storage, accounts, messages: deps.messages, log: deps.log, allowPrivateUrls: deps.allowPrivateUrls };
   deps.webhookWorker.addTargetKind(statusCallbackKind(callbackDeps));
   deps.webhookWorker.addTargetKind(incomingMessageKind(callbackDeps));

@@ -13,7 +13,6 @@ import { record, type AuditContext } from '../audit/audit-service.ts';
 import type { Clock } from '../clock.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { Sealer } from '../security/crypto.ts';
 import type { Executor, Storage, Tx } from '../storage/database.ts';
 import type { UsersTable } from '../storage/schema.ts';
 import { transaction } from '../storage/transactions.ts';
@@ -79,7 +78,6 @@ export class UserService {
   constructor(
     private storage: Storage,
     private clock: Clock,
-    private sealer: Sealer,
   ) {}
 
   async create(accountId: string, input: { email: unknown; password: unknown; role: unknown }, ctx: AuditContext): Promise<UserView> {
@@ -224,7 +222,7 @@ export class UserService {
   async beginTotp(accountId: string, id: string): Promise<{ secret: string; otpauth_url: string }> {
     const user = await this.row(accountId, id);
     const secret = new Secret({ size: 20 });
-    await this.storage.db.updateTable('users').set({ totp_pending_secret: this.sealer.seal(secret.base32), updated_at: this.clock.now() }).where('id', '=', id).execute();
+    await this.storage.db.updateTable('users').set({ totp_pending_secret: secret.base32, updated_at: this.clock.now() }).where('id', '=', id).execute();
     return { secret: secret.base32, otpauth_url: totpFor(secret, user.email).toString() };
   }
 
@@ -232,7 +230,7 @@ export class UserService {
   async verifyTotp(accountId: string, id: string, code: unknown, ctx: AuditContext): Promise<UserView> {
     const user = await this.row(accountId, id);
     if (!user.totp_pending_secret) throw validation('code', 'No TOTP enrolment is under way: start one with POST /v1/users/me/totp.');
-    const step = this.totpStep(this.sealer.open(user.totp_pending_secret), user.email, code);
+    const step = this.totpStep(user.totp_pending_secret, user.email, code);
     if (step === null) throw validation('code', 'That code is not right for the new secret; check the authenticator’s clock and try the current code.', { reason: 'totp_invalid' });
     const now = this.clock.now();
     await transaction(this.storage.db, async (tx) => {
@@ -256,7 +254,7 @@ export class UserService {
    */
   async consumeTotp(user: UsersTable, code: unknown): Promise<boolean> {
     if (!user.totp_secret) return true;
-    const step = this.totpStep(this.sealer.open(user.totp_secret), user.email, code);
+    const step = this.totpStep(user.totp_secret, user.email, code);
     if (step === null) return false;
     const res = await this.storage.db
       .updateTable('users')

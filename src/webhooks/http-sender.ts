@@ -3,10 +3,10 @@
 // and the socket destroyed after that (a 50 MB answer costs 1 KB of memory), and, unless private
 // URLs are allowed, the resolved address checked at connect time (DNS that points a public name at
 // 127.0.0.1 or 10.x is refused). It never throws: every failure is an outcome with an error text.
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import type { lookup as dnsLookup } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import { isPrivateAddress } from '../net/url-policy.ts';
+import { checkLiteralHost, guardedLookup, type Resolver } from '../net/guarded-fetch.ts';
 
 export const RESPONSE_BODY_CAP = 1024;
 
@@ -22,6 +22,8 @@ export interface SendResult {
 export interface SenderOptions {
   timeoutMs: number;
   allowPrivate: boolean;
+  /** How names resolve (tests inject one); every answer is checked at connect time (net/guarded-fetch.ts). */
+  resolver?: Resolver;
 }
 
 /** How one request differs from a Standard Webhooks POST (a delivery target kind's own encoding). */
@@ -33,28 +35,15 @@ export interface RequestOptions {
   bodyCap?: number;
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
-
-function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, options.all ? [] : '');
-    const list = addresses as LookupAddress[];
-    const bad = list.find((a) => isPrivateAddress(a.address));
-    if (bad) {
-      const e: NodeJS.ErrnoException = new Error(`${hostname} resolves to a private address (${bad.address}); refused unless SWITCHBOARD_ALLOW_PRIVATE_URLS=true`);
-      e.code = 'EPRIVATEADDRESS';
-      return callback(e, options.all ? [] : '');
-    }
-    if (options.all) return callback(null, list);
-    callback(null, list[0].address, list[0].family);
-  });
-}
-
 export class HttpSender {
   private httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
   private httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
 
-  constructor(private opts: SenderOptions) {}
+  private lookup;
+
+  constructor(private opts: SenderOptions) {
+    this.lookup = guardedLookup({ allowPrivate: opts.allowPrivate, resolver: opts.resolver });
+  }
 
   post(url: string, headers: Record<string, string>, payload: string, opts: RequestOptions = {}): Promise<SendResult> {
     const cap = opts.bodyCap ?? RESPONSE_BODY_CAP;
@@ -77,8 +66,9 @@ export class HttpSender {
       let target: URL;
       try {
         target = new URL(url);
-      } catch {
-        finish('invalid URL');
+        checkLiteralHost(target, this.opts);
+      } catch (err) {
+        finish(err instanceof TypeError ? 'invalid URL' : (err as Error).message);
         return;
       }
       const isHttps = target.protocol === 'https:';
@@ -90,7 +80,7 @@ export class HttpSender {
           ...(method === 'POST' ? { 'content-type': opts.contentType ?? 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
           'user-agent': opts.userAgent ?? 'Switchboard-Webhooks/1',
         },
-        lookup: this.opts.allowPrivate ? undefined : (guardedLookup as unknown as typeof dnsLookup),
+        lookup: this.lookup as unknown as typeof dnsLookup,
       });
       // The whole exchange, headers and the capped body, must fit in the timeout. An answer whose
       // body never ends still counts by its status.

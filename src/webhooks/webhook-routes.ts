@@ -19,6 +19,7 @@ const Endpoint = Type.Object({
   events: Type.Array(Type.String()),
   mode: Type.String({ enum: ['test', 'live'] }),
   enabled: Type.Boolean(),
+  include_body: Type.Boolean({ description: 'false: message bodies and media are left out of this endpoint’s payloads ("body": null, "body_redacted": true).' }),
   disabled_reason: Nullable(Type.String()),
   previous_secret_expires_at: Nullable(Type.String({ format: 'date-time' })),
   created_at: Type.String({ format: 'date-time' }),
@@ -64,12 +65,14 @@ const EndpointCreate = Type.Object({
   events: Type.Optional(EventsField),
   description: Type.Optional(Type.String()),
   enabled: Type.Optional(Type.Boolean()),
+  include_body: Type.Optional(Type.Boolean({ description: 'Default true. false leaves message bodies and media out of the payloads (minimum necessary).' })),
 });
 const EndpointPatch = Type.Object({
   url: Type.Optional(Type.String()),
   events: Type.Optional(EventsField),
   description: Type.Optional(Nullable(Type.String())),
   enabled: Type.Optional(Type.Boolean({ description: 'true re-enables an endpoint disabled by a 410; what waited goes now.' })),
+  include_body: Type.Optional(Type.Boolean()),
 });
 const Overlap = Type.Optional(
   Type.Object({ overlap_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 86400, description: 'How long the old secret keeps signing too (default 86400).' })) }),

@@ -31,6 +31,7 @@ export interface EndpointView {
   events: string[];
   mode: string;
   enabled: boolean;
+  include_body: boolean;
   disabled_reason: string | null;
   previous_secret_expires_at: string | null;
   created_at: string;
@@ -48,6 +49,7 @@ export function endpointView(r: WebhookEndpointsTable, withSecret = false): Endp
     events: JSON.parse(r.events),
     mode: r.mode,
     enabled: r.enabled === 1,
+    include_body: r.include_body !== 0,
     disabled_reason: r.disabled_reason,
     previous_secret_expires_at: iso(r.previous_secret_expires_at),
     created_at: iso(r.created_at)!,
@@ -93,6 +95,7 @@ export interface EndpointInput {
   events?: unknown;
   description?: unknown;
   enabled?: unknown;
+  include_body?: unknown;
 }
 
 export class WebhookService {
@@ -118,6 +121,12 @@ export class WebhookService {
     return out;
   }
 
+  private checkIncludeBody(value: unknown): boolean | undefined {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'boolean') throw validation('include_body', 'include_body must be true or false.');
+    return value;
+  }
+
   private checkDescription(value: unknown): string | null {
     if (value === undefined || value === null) return null;
     if (typeof value !== 'string' || value.length > 500) throw validation('description', 'description must be a string of at most 500 characters.');
@@ -135,6 +144,7 @@ export class WebhookService {
     const events = input.events === undefined ? [] : this.checkEvents(input.events);
     const description = this.checkDescription(input.description);
     if (input.enabled !== undefined && typeof input.enabled !== 'boolean') throw validation('enabled', 'enabled must be true or false.');
+    const includeBody = this.checkIncludeBody(input.include_body);
     const now = this.clock.now();
     const row: WebhookEndpointsTable = {
       id: newId('we', now),
@@ -148,6 +158,7 @@ export class WebhookService {
       previous_secret_expires_at: null,
       enabled: input.enabled === false ? 0 : 1,
       disabled_reason: input.enabled === false ? 'disabled by request' : null,
+      include_body: includeBody === false ? 0 : 1,
       created_at: now,
       updated_at: now,
     };
@@ -184,6 +195,8 @@ export class WebhookService {
     if (input.url !== undefined) patch.url = checkUrl(input.url, 'url', this.allowPrivateUrls);
     if (input.events !== undefined) patch.events = JSON.stringify(this.checkEvents(input.events));
     if (input.description !== undefined) patch.description = this.checkDescription(input.description);
+    const includeBody = this.checkIncludeBody(input.include_body);
+    if (includeBody !== undefined) patch.include_body = includeBody ? 1 : 0;
     let reenabled = false;
     let disabled = false;
     if (input.enabled !== undefined) {

@@ -17,6 +17,8 @@ export interface WebhookEndpointsTable {
   previous_secret_expires_at: number | null;
   enabled: number;
   disabled_reason: string | null;
+  /** 0: message bodies and media are left out of this endpoint's payloads (minimum necessary). */
+  include_body?: number;
   created_at: number;
   updated_at: number;
 }

@@ -27,7 +27,11 @@ import { systemClock, type Clock, type Random, IdleWait } from '../clock.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Storage } from '../storage/database.ts';
+import { readDataSettings, type DataSettings } from '../security/data-settings.ts';
+import { withoutBody } from '../security/retention.ts';
+import { readCache } from '../storage/read-cache.ts';
 import { inboundFacts, routeInbound } from './inbound-routing.ts';
+import type { Resolver } from '../net/guarded-fetch.ts';
 import { HttpSender, RESPONSE_BODY_CAP, type RequestOptions, type SendResult } from './http-sender.ts';
 import { nextAttemptAt, type RetrySchedule } from './schedule.ts';
 import { activeSecrets, signedHeaders } from './signing.ts';
@@ -49,13 +53,23 @@ export interface WebhookWorkerOptions {
   perTargetInFlight?: number;
   /** Wall clock for the webhook-timestamp header, which receivers check against their own clock. */
   wallClock?: Clock;
+  /** How receivers' names resolve (net/guarded-fetch.ts); the system's DNS by default. */
+  resolver?: Resolver;
 }
 
 const COALESCE_MS = 10;
 
+/** An event payload with the message's body and media left out (`include_body: false`). */
+export function payloadWithoutBody(payload: string): string {
+  const p = JSON.parse(payload) as { type: string; data?: Record<string, unknown> };
+  if (!p.data || typeof p.data !== 'object' || !('body' in p.data)) return payload;
+  return JSON.stringify({ ...p, data: withoutBody(p.data) });
+}
+
 type Claimed = WebhookDeliveriesTable & { payload: string; endpoint?: WebhookEndpointsTable };
 
-export type OutboxRow = Selectable<WebhookDB['outbox']>;
+/** An event as the fan-out reads it: without its payload, which is sealed at rest. */
+export type OutboxRow = Pick<Selectable<WebhookDB['outbox']>, 'id' | 'account_id' | 'mode' | 'type' | 'message_id' | 'created_at'>;
 /** A claimed delivery of a TargetKind: the delivery row and its event's payload. */
 export type KindDelivery = WebhookDeliveriesTable & { payload: string };
 
@@ -110,6 +124,7 @@ export class WebhookWorker {
   private readonly maxInFlight: number;
   private readonly perTargetMax: number;
   private readonly wallClock: Clock;
+  private callbackSettings;
   readonly attemptsTotal: Counter;
   readonly deliveriesTotal: Counter;
 
@@ -123,11 +138,12 @@ export class WebhookWorker {
     private opts: WebhookWorkerOptions,
   ) {
     this.db = webhookDb(storage);
-    this.sender = new HttpSender({ timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivateUrls });
+    this.sender = new HttpSender({ timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivateUrls, resolver: opts.resolver });
     this.fanOutBatch = opts.fanOutBatch ?? 500;
     this.maxInFlight = opts.maxInFlight ?? 128;
     this.perTargetMax = opts.perTargetInFlight ?? 16;
     this.wallClock = opts.wallClock ?? systemClock;
+    this.callbackSettings = readCache<DataSettings>(storage);
     const registers = [metrics.registry];
     this.attemptsTotal = new Counter({
       name: 'switchboard_webhook_attempts_total',
@@ -184,7 +200,7 @@ export class WebhookWorker {
     this.sender.close();
     await Promise.allSettled([...this.inFlight]);
     // Ready to be started (or driven by runOnce) again, with fresh connections.
-    this.sender = new HttpSender({ timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivateUrls });
+    this.sender = new HttpSender({ timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivateUrls, resolver: this.opts.resolver });
     this.stopping = false;
   }
 
@@ -316,7 +332,8 @@ export class WebhookWorker {
   /** Events → deliveries, and the events marked, in one transaction. Returns events handled. */
   async fanOut(): Promise<number> {
     return this.db.transaction().execute(async (tx) => {
-      let q = tx.selectFrom('outbox').selectAll().where('fanned_out_at', 'is', null).orderBy('id').limit(this.fanOutBatch);
+      // Without the payload: it is sealed at rest, and only inbound routing (below) reads it.
+      let q = tx.selectFrom('outbox').select(['id', 'account_id', 'mode', 'type', 'message_id', 'created_at']).where('fanned_out_at', 'is', null).orderBy('id').limit(this.fanOutBatch);
       // PostgreSQL: FOR UPDATE (not SKIP LOCKED) so that fan-outs in several processes take turns;
       // skipping would let a later event of a message get its delivery before an earlier one.
       if (this.storage.dialect.name === 'postgres') q = q.forUpdate();
@@ -331,6 +348,7 @@ export class WebhookWorker {
         const rows = await tx.selectFrom('messages').select(['id', 'status_callback']).where('id', 'in', messageIds).where('status_callback', 'is not', null).execute();
         for (const r of rows) callbacks.set(r.id, r.status_callback!);
       }
+      const payloadOf = async (id: number) => (await tx.selectFrom('outbox').select('payload').where('id', '=', id).executeTakeFirstOrThrow()).payload;
       const deliveries: WebhookDeliveriesTable[] = [];
       const make = (e: (typeof events)[number], endpoint: WebhookEndpointsTable | null, url: string, target?: string): WebhookDeliveriesTable => ({
         id: newId('whd', now),
@@ -356,7 +374,7 @@ export class WebhookWorker {
       });
       for (const e of events) {
         // An inbound message that a routing rule claims goes to that rule's endpoint only.
-        const routedTo = e.type === 'message.received' ? await routeInbound(tx, e.account_id, e.mode, inboundFacts(e.payload)) : null;
+        const routedTo = e.type === 'message.received' ? await routeInbound(tx, e.account_id, e.mode, inboundFacts(await payloadOf(e.id))) : null;
         for (const ep of endpoints) {
           if (ep.account_id !== e.account_id || ep.mode !== e.mode) continue;
           if (routedTo !== null) {
@@ -413,7 +431,7 @@ export class WebhookWorker {
       .innerJoin('outbox as o', 'o.id', 'd.outbox_id')
       .leftJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
       .selectAll('d')
-      .select(['o.payload', 'e.url as e_url', 'e.secret as e_secret', 'e.previous_secret as e_previous_secret', 'e.previous_secret_expires_at as e_previous_secret_expires_at'])
+      .select(['o.payload', 'e.url as e_url', 'e.secret as e_secret', 'e.previous_secret as e_previous_secret', 'e.previous_secret_expires_at as e_previous_secret_expires_at', 'e.include_body as e_include_body'])
       .where('d.status', '=', 'pending')
       // A claimed delivery's next_attempt_at is its lease expiry, so in-flight rows are not due.
       .where('d.next_attempt_at', '<=', now)
@@ -455,10 +473,10 @@ export class WebhookWorker {
         const used = (this.perTarget.get(r.target) ?? 0) + (room.get(r.target) ?? 0);
         if (used >= this.perTargetMax) continue;
         room.set(r.target, (room.get(r.target) ?? 0) + 1);
-        const { e_url, e_secret, e_previous_secret, e_previous_secret_expires_at, ...rest } = r;
+        const { e_url, e_secret, e_previous_secret, e_previous_secret_expires_at, e_include_body, ...rest } = r;
         const claimed: Claimed = rest;
         if (r.endpoint_id && e_url && e_secret) {
-          claimed.endpoint = { id: r.endpoint_id, url: e_url, secret: e_secret, previous_secret: e_previous_secret, previous_secret_expires_at: e_previous_secret_expires_at } as WebhookEndpointsTable;
+          claimed.endpoint = { id: r.endpoint_id, url: e_url, secret: e_secret, previous_secret: e_previous_secret, previous_secret_expires_at: e_previous_secret_expires_at, include_body: e_include_body } as WebhookEndpointsTable;
         }
         chosen.push(claimed);
       }
@@ -493,10 +511,13 @@ export class WebhookWorker {
     } else {
       secrets = activeSecrets(await this.service.callbackSecrets(d.account_id, d.mode), this.clock.now());
     }
+    // Minimum necessary: an endpoint (or, for status callbacks, the account) may leave bodies out.
+    const includeBody = endpoint ? endpoint.include_body !== 0 : (await this.callbackSettings.get(d.account_id, () => readDataSettings(this.storage.db, d.account_id))).status_callback_include_body;
+    const payload = includeBody ? d.payload : payloadWithoutBody(d.payload);
     const startedAt = this.clock.now();
     const requestId = newId('whreq', startedAt);
-    const headers = { ...signedHeaders(d.id, new Date(this.wallClock.now()), d.payload, secrets), 'x-switchboard-request-id': requestId, 'x-switchboard-attempt': String(d.attempts + 1) };
-    const result = await this.sender.post(url, headers, d.payload);
+    const headers = { ...signedHeaders(d.id, new Date(this.wallClock.now()), payload, secrets), 'x-switchboard-request-id': requestId, 'x-switchboard-attempt': String(d.attempts + 1) };
+    const result = await this.sender.post(url, headers, payload);
     await this.settle(d, endpoint, url, requestId, startedAt, result);
   }
 

@@ -1,0 +1,49 @@
+// The shape of a background worker (INVARIANTS "Time"): its state is in rows, and a loop calls
+// `step()` until it reports no work, then idles for `pollMs` or until woken. `runDue()` in tests
+// calls `step()` directly, so nothing here holds state that a restart would lose.
+import type { Logger } from 'pino';
+import { IdleWait } from '../clock.ts';
+
+export class BackgroundLoop {
+  private running = false;
+  private done: Promise<void> | null = null;
+  private idle = new IdleWait();
+
+  constructor(
+    private name: string,
+    private step: () => Promise<number>,
+    private log: Logger,
+    private pollMs: number,
+    /** Pause between two steps that did work, so a long job leaves room for live traffic. */
+    private pauseMs = 0,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.done = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.idle.wake();
+    await this.done;
+  }
+
+  wake(): void {
+    this.idle.wake();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let n = 0;
+      try {
+        n = await this.step();
+      } catch (err) {
+        this.log.error({ err }, `${this.name} failed; trying again`);
+      }
+      if (!this.running) break;
+      await this.idle.wait(n > 0 ? this.pauseMs : this.pollMs);
+    }
+  }
+}
