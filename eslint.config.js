@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'dist/', 'test-results/', 'coverage/'] },
+  { ignores: ['node_modules/', 'data/', 'dist/', 'test-results/', 'coverage/', 'dashboard/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

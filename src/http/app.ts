@@ -37,6 +37,7 @@ import { auditRoutes } from '../audit/audit-routes.ts';
 import { installAuth } from './auth.ts';
 import { frameworkErrors, installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
+import { dashboardRoutes } from './dashboard.ts';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
 
@@ -183,5 +184,6 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   await mediaRoutes(app, p);
   await providerWebhookRoutes(app, p);
   await twilioRoutes(app, p);
+  await dashboardRoutes(app);
   return app;
 }

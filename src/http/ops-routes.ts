@@ -1,4 +1,4 @@
-// Operations: liveness, readiness, Prometheus metrics, the OpenAPI document and a landing page.
+// Operations: liveness, readiness, Prometheus metrics, and the OpenAPI document (the dashboard at / is src/http/dashboard.ts).
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
@@ -41,13 +41,4 @@ export function opsRoutes(app: FastifyInstance, p: Platform): void {
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-
-  app.get('/', { schema: { hide: true } }, async (_req, reply) => {
-    reply.header('content-type', 'text/html; charset=utf-8');
-    return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchboard</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; line-height: 1.5">
-<h1>Switchboard</h1><p>The API is running. Read the <a href="/docs">API reference</a> or fetch <a href="/openapi.json">/openapi.json</a>.</p>
-<p>Health: <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · <a href="/metrics">/metrics</a></p></body></html>`;
-  });
 }

@@ -1,0 +1,3 @@
+export function AnalyticsPage(_props: Record<string, unknown>) {
+  return <h1>Analytics</h1>;
+}

@@ -1,0 +1,3 @@
+export function SettingsPage(_props: Record<string, unknown>) {
+  return <h1>Settings</h1>;
+}

@@ -1,0 +1,3 @@
+export function WorkflowsPage(_props: Record<string, unknown>) {
+  return <h1>Workflows</h1>;
+}
