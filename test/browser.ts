@@ -61,6 +61,8 @@ export async function signedIn(b: BrowserEnv, role: Role, opts: { width?: number
   const user = await addUser(b.env, role);
   const context = await b.browser.newContext({ viewport: { width: opts.width ?? 1280, height: 900 } });
   const page = await context.newPage();
+  // Shorter than a test's own limit, so a missing element fails with its locator named.
+  page.setDefaultTimeout(10_000);
   const offsite: string[] = [];
   page.on('request', (r) => {
     if (!r.url().startsWith(b.base) && !r.url().startsWith('data:')) offsite.push(r.url());

@@ -91,14 +91,15 @@ function Shell({ session }: { session: Session }) {
     mutationFn: (m: 'live' | 'test') => api<Session>('PATCH', '/v1/session', { mode: m }),
     onSuccess: (s) => {
       setCsrf(s.csrf_token);
-      qc.clear();
+      // Everything else was read in the other mode; the session query keeps its observer.
+      qc.removeQueries({ predicate: (q) => q.queryKey[0] !== 'session' });
       qc.setQueryData(['session'], s);
     },
   });
   const signOut = useMutation({
     mutationFn: () => api('DELETE', '/v1/session'),
     onSettled: () => {
-      qc.clear();
+      qc.removeQueries({ predicate: (q) => q.queryKey[0] !== 'session' });
       qc.setQueryData(['session'], null);
       navigate('/');
     },
@@ -134,6 +135,7 @@ function Shell({ session }: { session: Session }) {
           </label>
           <button onClick={() => signOut.mutate()}>Sign out</button>
         </div>
+        <ErrorBox error={mode.error} />
       </header>
       {session.mode === 'test' ? <p className="banner">Test mode: test data and the carrier simulator only.</p> : null}
       <main id="main" tabIndex={-1}>
