@@ -238,7 +238,10 @@ const STAT_LABELS: [keyof Stats, string][] = [
 export function CampaignPage({ id }: { id: string }) {
   const s = useSession();
   const qc = useQueryClient();
-  const c = useQuery({ queryKey: ['campaign', id], queryFn: () => get<Campaign>(`/v1/campaigns/${encodeURIComponent(id)}`), refetchInterval: (q) => (q.state.data && ['completed', 'canceled', 'draft'].includes(q.state.data.status) ? 10_000 : 1000) });
+  const c = useQuery({ queryKey: ['campaign', id], queryFn: () => get<Campaign>(`/v1/campaigns/${encodeURIComponent(id)}`), // Receipts and replies keep arriving after the last message went out: a completed
+    // campaign's numbers still move.
+    refetchInterval: (q) => (q.state.data?.status === 'draft' ? 5000 : 1000),
+  });
   const act = useMutation({
     mutationFn: (action: string) => api<Campaign>('POST', `/v1/campaigns/${encodeURIComponent(id)}/${action}`),
     onSuccess: (x) => qc.setQueryData(['campaign', id], x),
