@@ -38,6 +38,7 @@ import { installAuth } from './auth.ts';
 import { frameworkErrors, installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import { analyticsRoutes } from '../analytics/analytics-routes.ts';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
 
@@ -184,6 +185,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   await mediaRoutes(app, p);
   await providerWebhookRoutes(app, p);
   await twilioRoutes(app, p);
+  analyticsRoutes(app, p);
   await dashboardRoutes(app);
   return app;
 }
