@@ -53,6 +53,27 @@ describe('GET /v1/analytics/messages', () => {
     assert.equal((await viewer.req('GET', '/v1/analytics/messages?bucket=day')).statusCode, 200);
   });
 
+  test('unread counts per person; POST /v1/conversations/{id}/read resets them', async () => {
+    const agent = await person(env, 'agent', { mode: 'test' });
+    const other = await person(env, 'agent', { mode: 'test' });
+    const from = sim(4, '707');
+    for (const body of ['one', 'two']) assert.ok((await env.req('POST', '/v1/simulator/inbound', { body: { from, body } })).statusCode < 300);
+    const find = async (req: typeof agent.req) => (await req('GET', '/v1/conversations')).json().data.find((c: { contact: { phone: string } }) => c.contact.phone === from);
+    const conv = await eventually(() => find(agent.req));
+    assert.equal(conv.unread, 2);
+    const read = await agent.req('POST', `/v1/conversations/${conv.id}/read`);
+    assert.equal(read.statusCode, 200, read.body);
+    assert.equal((await find(agent.req)).unread, 0);
+    assert.equal((await find(other.req)).unread, 2, 'read marks are per person');
+    assert.ok((await env.req('POST', '/v1/simulator/inbound', { body: { from, body: 'three' } })).statusCode < 300);
+    assert.equal((await find(agent.req)).unread, 1);
+    // An API key has no read marks: no unread field.
+    const byKey = (await env.req('GET', '/v1/conversations')).json().data.find((c: { id: string }) => c.id === conv.id);
+    assert.equal(byKey.unread, undefined);
+    assert.equal((await agent.req('POST', '/v1/conversations/conv_00000000000000000000000000/read')).statusCode, 404);
+    assert.equal((await agent.req('POST', `/v1/conversations/${conv.id}/read`, undefined, { csrf: false })).statusCode, 403);
+  });
+
   test('bad ranges are a VALIDATION_ERROR', async () => {
     for (const q of ['from=yesterday', 'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'bucket=week', 'from=2000-01-01T00:00:00Z&bucket=hour']) {
       const res = await env.req('GET', `/v1/analytics/messages?${q}`);

@@ -5,6 +5,7 @@ import { recordBodyRead } from '../audit/audit-http.ts';
 import { principalOf } from '../http/auth.ts';
 import { IdParams, MessageSchema, errorResponses } from '../http/schemas.ts';
 import type { Platform } from '../platform.ts';
+import { markRead, withUnread } from './conversation-reads.ts';
 import { conversationMessages, getConversation, listConversations, replyInConversation } from './conversation-service.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -17,6 +18,7 @@ const ConversationSchema = Type.Object({
   last_message_at: Type.String({ format: 'date-time' }),
   last_direction: Nullable(Type.String()),
   created_at: Type.String({ format: 'date-time' }),
+  unread: Type.Optional(Type.Integer({ description: 'For a signed-in person: inbound messages since they last read it (POST /v1/conversations/{id}/read).' })),
 });
 const Page = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })), cursor: Type.Optional(Type.String()) });
 
@@ -35,7 +37,7 @@ export function conversationRoutes(app: FastifyInstance, p: Platform): void {
     async (req) => {
       const page = await listConversations(p.storage, principalOf(req), req.query as { limit?: number; cursor?: string; owner?: string; number?: string });
       await recordBodyRead(p, req, 'conversation_list', page.data.flatMap((c) => (c.last_message ? [c.last_message.id] : [])));
-      return page;
+      return { ...page, data: await withUnread(p.storage, principalOf(req), page.data) };
     },
   );
 
@@ -47,6 +49,15 @@ export function conversationRoutes(app: FastifyInstance, p: Platform): void {
       await recordBodyRead(p, req, 'conversation', c.last_message ? [c.last_message.id] : [], { type: 'conversation', id: c.id });
       return c;
     },
+  );
+
+  app.post(
+    '/v1/conversations/:id/read',
+    {
+      config: { scope: 'messages:read' },
+      schema: { tags: ['inbox'], summary: 'Mark a conversation read for the signed-in person (their unread count becomes 0)', params: IdParams, response: { 200: Type.Object({ id: Type.String(), unread: Type.Integer() }), ...errorResponses(401, 403, 404) } },
+    },
+    async (req) => markRead(p.storage, principalOf(req), (req.params as { id: string }).id, p.clock.now()),
   );
 
   app.get(

@@ -13,6 +13,7 @@ import * as m008Campaigns from './migrations/008-campaigns.ts';
 import * as m009Scaleout from './migrations/009-scaleout.ts';
 import * as m010VoiceMedia from './migrations/010-voice-media.ts';
 import * as m014TwilioCompat from './migrations/014-twilio-compat.ts';
+import * as m015ConversationReads from './migrations/015-conversation-reads.ts';
 import * as m012People from './migrations/012-people.ts';
 import * as m013DataProtection from './migrations/013-data-protection.ts';
 
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '009-scaleout': m009Scaleout,
   '010-voice-media': m010VoiceMedia,
   '014-twilio-compat': m014TwilioCompat,
+  '015-conversation-reads': m015ConversationReads,
   '012-people': m012People,
   '013-data-protection': m013DataProtection,
 };

@@ -256,6 +256,12 @@ export interface ContactsTable {
   updated_at: number;
 }
 
+export interface ConversationReadsTable {
+  conversation_id: string;
+  user_id: string;
+  read_at: number;
+}
+
 export interface ConversationsTable {
   id: string;
   account_id: string;
@@ -559,6 +565,7 @@ export interface DB {
   simulator_messages: SimulatorMessagesTable;
   contacts: ContactsTable;
   conversations: ConversationsTable;
+  conversation_reads: ConversationReadsTable;
   contact_imports: ContactImportsTable;
   keyword_replies: KeywordRepliesTable;
 }
