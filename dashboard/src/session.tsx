@@ -16,5 +16,5 @@ export function can(s: Session, scope: string): boolean {
 
 /** Replying in a conversation is a role permission, not a scope (src/users/roles.ts). */
 export function canReply(s: Session): boolean {
-  return s.permissions ? s.permissions.includes('conversations:reply') || can(s, 'messages:send') : s.user.role !== 'viewer';
+  return (s.permissions ?? []).includes('conversations:reply') || can(s, 'messages:send');
 }

@@ -22,6 +22,7 @@ const SessionBody = Type.Object({
   mode: Type.String({ enum: ['live', 'test'] }),
   scopes: Type.Array(Type.String()),
   bodies: Type.Boolean({ description: 'Whether this person may read message bodies (false for the viewer role).' }),
+  permissions: Type.Array(Type.String(), { description: 'What the role may do beyond its scopes, e.g. conversations:reply (an agent replies in the inbox).' }),
   csrf_token: Type.String({ description: 'Send it as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the session cookie.' }),
   expires_at: Type.String({ format: 'date-time', description: 'When the session ends unless it is used before (idle expiry), or at the latest (absolute expiry).' }),
 });

@@ -28,7 +28,7 @@ import type { SessionsTable, UsersTable } from '../storage/schema.ts';
 import { getOrCreateSetting } from '../storage/settings.ts';
 import { transaction } from '../storage/transactions.ts';
 import { dummyHash, verifyPassword } from './passwords.ts';
-import { ROLE_DEFINITIONS, roleScopes, type Role } from './roles.ts';
+import { isRole, ROLE_DEFINITIONS, roleScopes, type Role } from './roles.ts';
 import { normaliseEmail, toUserView, type UserService } from './user-service.ts';
 
 export const SESSION_COOKIE = 'sb_session';
@@ -272,6 +272,8 @@ export class SessionService {
       mode: auth.principal.mode,
       scopes: auth.principal.scopes,
       bodies: auth.principal.bodies !== false,
+      // What the role may do beyond scopes (roles.ts), so the dashboard offers only that.
+      permissions: isRole(u.role) ? [...ROLE_DEFINITIONS[u.role].permissions] : [],
       csrf_token: await this.csrfToken(token),
       expires_at: new Date(Math.min(Number(auth.session.expires_at), Number(auth.session.last_seen_at) + this.opts.idleS * 1000)).toISOString(),
     };
