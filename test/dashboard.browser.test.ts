@@ -29,6 +29,28 @@ describe('dashboard in a browser', { skip, timeout: 240_000 }, () => {
     await context.close();
   });
 
+  test('analytics charts render under the CSP; the page works at phone width', { timeout: 30_000 }, async () => {
+    const { page, context, offsite } = await signedIn(b, 'admin', { width: 390 });
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content.Security.Policy|Refused to/i.test(m.text())) violations.push(m.text());
+    });
+    await page.getByRole('button', { name: 'Menu' }).click();
+    await page.getByRole('link', { name: 'Analytics', exact: true }).click();
+    await page.getByRole('heading', { name: 'Volume' }).waitFor();
+    await page.locator('.recharts-surface').first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no sideways scrolling at phone width (${overflow}px)`);
+    await screenshot(page, 'dashboard-analytics-phone');
+    await page.getByRole('button', { name: 'Menu' }).click();
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await page.getByRole('tab', { name: 'Twilio credentials' }).click();
+    await page.getByText('Account SID').waitFor();
+    assert.deepEqual(violations, []);
+    assert.deepEqual(offsite, []);
+    await context.close();
+  });
+
   test('sends a message from the UI and watches its status reach delivered', { timeout: 30_000 }, async () => {
     const { page, context } = await signedIn(b, 'sender');
     const form = page.getByRole('form', { name: 'Send a message' });
