@@ -44,6 +44,9 @@ describe('GET /v1/analytics/messages', () => {
     assert.equal(a.failures_by_connector[0].count, 1);
     assert.equal(a.reply_rate, 1 / a.totals.outbound);
     assert.equal(a.opt_out_rate, 1 / a.totals.outbound);
+    const invalid = (await env.req('GET', '/v1/messages?error_class=INVALID_NUMBER')).json().data;
+    assert.deepEqual(invalid.map((m: { to: string }) => m.to), [sim(15)]);
+    assert.equal((await env.req('GET', '/v1/messages?error_class=NOPE')).statusCode, 400);
     assert.equal(a.buckets.reduce((s: number, b: { outbound: number }) => s + b.outbound, 0), a.totals.outbound);
     // The other mode sees none of it.
     const live = (await env.req('GET', '/v1/analytics/messages', { token: env.liveKey })).json();

@@ -14,6 +14,7 @@ const ListQuery = Type.Object({
   to: Type.Optional(Type.String()),
   from: Type.Optional(Type.String()),
   channel: Type.Optional(Type.String()),
+  error_class: Type.Optional(Type.String({ description: 'Messages that failed with this error class (CONTRACT §5).' })),
   since: Type.Optional(Type.String()),
   until: Type.Optional(Type.String()),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Principal } from '../auth/scopes.ts';
 import type { ConsentService, ConsentView } from '../consent/consent-service.ts';
-import { AppError, validation } from '../errors.ts';
+import { AppError, ERROR_CLASSES, validation } from '../errors.ts';
 import { appendOutbox } from '../events/outbox.ts';
 import { newId } from '../ids.ts';
 import { checkUrl } from '../net/url-policy.ts';
@@ -550,6 +550,10 @@ export class MessageService {
     if (q.channel !== undefined) {
       if (!(CHANNELS as readonly string[]).includes(String(q.channel))) throw validation('channel', `channel must be one of ${CHANNELS.join(', ')}.`);
       query = query.where('channel', '=', String(q.channel));
+    }
+    if (q.error_class !== undefined) {
+      if (!(ERROR_CLASSES as readonly string[]).includes(String(q.error_class))) throw validation('error_class', `error_class must be one of ${ERROR_CLASSES.join(', ')}.`);
+      query = query.where('error_class', '=', String(q.error_class));
     }
     if (q.to !== undefined) query = query.where('to_addr', '=', normaliseNumber(q.to, 'to').e164);
     if (q.from !== undefined) {

@@ -54,7 +54,8 @@ export function MessagesPage() {
   const [f, setF] = useState({ number: '', status: '', channel: '', error_class: '', since: '', until: '' });
   const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
   const params = {
-    to: f.number,
+    // A number is searched once it is whole (the API normalises it, and refuses a fragment).
+    to: /^\+?[\d\s().-]{8,20}$/.test(f.number.trim()) ? f.number.trim() : '',
     status: f.status,
     channel: f.channel,
     error_class: f.error_class,
