@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { api, ApiError, get, setCsrf, type Session } from './api.ts';
 import { Link, match, navigate, usePath } from './router.tsx';
 import { can, SessionContext } from './session.tsx';
@@ -146,6 +146,12 @@ function Shell({ session }: { session: Session }) {
 }
 
 export function App() {
+  const qc = useQueryClient();
+  useEffect(() => {
+    const out = () => qc.setQueryData(['session'], null);
+    window.addEventListener('sb:signed-out', out);
+    return () => window.removeEventListener('sb:signed-out', out);
+  }, [qc]);
   const session = useQuery({
     queryKey: ['session'],
     queryFn: async () => {

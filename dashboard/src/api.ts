@@ -40,6 +40,8 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   const json = (await res.json().catch(() => null)) as { error?: { code: string; message: string; details?: Record<string, unknown> } } | null;
   if (!res.ok) {
     const e = json?.error;
+    // The session ended (idle or absolute expiry, signed out elsewhere): back to the sign-in page.
+    if (res.status === 401 && path !== '/v1/session') window.dispatchEvent(new Event('sb:signed-out'));
     throw new ApiError(res.status, e?.code ?? 'UNKNOWN_ERROR', e?.message ?? `HTTP ${res.status}`, e?.details ?? {});
   }
   return json as T;
