@@ -140,7 +140,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   const sealer = loadKeyring(config.SWITCHBOARD_ENCRYPTION_KEY, config.SWITCHBOARD_ENCRYPTION_KEYS_OLD, keyFileNear, (msg) => log.warn(msg));
   // Every handle on the database seals and opens the sealed columns (security/sealed-columns.ts).
   const sealing = new SealingPlugin(sealer, (msg, detail) => log.warn(detail, msg));
-  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS, plugins: [sealing] });
+  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS, plugins: [sealing], onIdleConnectionError: (err) => log.warn({ err: err.message }, 'an idle database connection was closed by the server; the pool opens a new one') });
   await migrate(storage);
   const accounts = new AccountService(storage, clock);
   await accounts.ensureBuiltins();
