@@ -1,7 +1,8 @@
-// Encryption at rest (issue 9): message bodies, media URLs, raw provider payloads, webhook
-// payloads and secrets, connector credentials and the OAuth signing key are sealed in the
-// database; the API shows them in plain text. The test reads the SQLite file and its WAL byte for
-// byte (on PostgreSQL, every text column of every table through SQL) and looks for the plain text.
+// Encryption at rest (issue 9): message bodies, media URLs and media files, raw provider payloads,
+// webhook payloads and secrets, connector credentials, Twilio auth tokens, TOTP secrets and the
+// OAuth signing key are sealed in the database; the API shows them in plain text. The test reads
+// the SQLite file and its WAL byte for byte (on PostgreSQL, every text and bytea column of every
+// table through SQL) and looks for the plain text.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { ManualClock } from '../src/clock.ts';
 import { Keyring } from '../src/security/crypto.ts';
 import { Secret, TOTP } from 'otpauth';
 import { DIALECT, sim, testEnv, type TestEnv } from './helpers.ts';
+import { PNG, wavFile } from './media-fixtures.ts';
 import { person } from './people-helpers.ts';
 import { Receiver } from './webhook-receiver.ts';
 
@@ -61,6 +63,13 @@ describe('encryption at rest', () => {
   let twilioToken = '';
   let totpSecret = '';
   let pendingTotpSecret = '';
+  // Media bytes: a PNG and a WAV carrying a recognisable run of text, as a scan or a recorded
+  // voicemail would carry what is in it.
+  const imageText = marker('image bytes PLAINTEXT');
+  const audioText = marker('audio bytes PLAINTEXT');
+  const image = Buffer.concat([PNG, Buffer.from(`tEXtComment\0${imageText}`, 'latin1')]);
+  const audio = Buffer.concat([wavFile(200), Buffer.from(audioText, 'latin1')]);
+  const mediaUrls: string[] = [];
   let sentId = '';
   let mmsId = '';
   let inboundId = '';
@@ -108,6 +117,11 @@ describe('encryption at rest', () => {
     assert.equal((await admin.req('POST', '/v1/users/me/totp/verify', { code: totp.generate({ timestamp: clock.now() }) })).statusCode, 200);
     pendingTotpSecret = (await (await person(env, 'agent', { mode: 'test' })).req('POST', '/v1/users/me/totp')).json().secret;
     assert.match(pendingTotpSecret, /^[A-Z2-7]{16,}$/);
+    for (const [bytes, type] of [[image, 'image/png'], [audio, 'audio/wav']] as const) {
+      const up = await env.app.inject({ method: 'POST', url: '/v1/media', headers: { 'content-type': type, authorization: `Bearer ${env.testKey}` }, payload: bytes });
+      assert.equal(up.statusCode, 201, up.body);
+      mediaUrls.push(up.json().url);
+    }
     await settle();
   });
   after(async () => {
@@ -130,6 +144,12 @@ describe('encryption at rest', () => {
     assert.equal(delivered[0].body.data.body, body);
     assert.ok(rx.received.some((r) => r.type === 'message.received' && r.body.data.body === inboundBody));
     assert.ok(rx.received.some((r) => r.headers['webhook-id'] && String(r.body.data.id) === sentId && r.body.type === 'message.delivered'));
+    // Media files are served as uploaded, from the public URL.
+    for (const [url, bytes] of [[mediaUrls[0], image], [mediaUrls[1], audio]] as const) {
+      const res = await env.app.inject({ method: 'GET', url: new URL(url).pathname });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.rawPayload, bytes);
+    }
   });
 
   test('no body, media URL, secret or credential is in the database in plain text', async () => {
@@ -138,7 +158,7 @@ describe('encryption at rest', () => {
     const callbackSecret = (await env.req('GET', '/v1/webhooks/callback-secret')).json().secret;
     const stored = await storedText(env);
     assert.ok(stored.length > 10_000, 'read something');
-    for (const [what, plain] of Object.entries({ body, inboundBody, mediaUrl, password, webhookSecret, callbackSecret, oauthKey, twilioToken, totpSecret, pendingTotpSecret })) {
+    for (const [what, plain] of Object.entries({ body, inboundBody, mediaUrl, password, webhookSecret, callbackSecret, oauthKey, twilioToken, totpSecret, pendingTotpSecret, imageText, audioText })) {
       assert.ok(!stored.includes(plain), `${what} is in the database in plain text`);
     }
     // The marker words are in none of the columns either (a part of a body, a JSON-escaped one).

@@ -245,14 +245,28 @@ export class KeyRotation {
       let q = tx.selectFrom(t.table).select([...t.keys, ...t.columns]);
       if (cursor) q = q.where(sql<boolean>`(${sql.join(t.keys.map((k) => sql.ref(k)))}) > (${sql.join(cursor)})`);
       for (const k of t.keys) q = q.orderBy(k);
-      const rows: Array<Record<string, unknown>> = await q.limit(r.batch_size).execute();
+      const limit = Math.min(r.batch_size, t.maxBatch ?? r.batch_size);
+      const rows: Array<Record<string, unknown>> = await q.limit(limit).execute();
       let resealed = 0;
       let unreadable = 0;
       for (const row of rows) {
         for (const col of t.columns) {
           const v = row[col];
-          if (typeof v !== 'string' || v === '') continue;
           const context = `${t.table}.${col}`;
+          if (v instanceof Uint8Array) {
+            if (v.length === 0) continue;
+            const got = this.keyring.tryOpenBytes(v, [context]);
+            if (!got.ok && got.reason !== 'plain') {
+              unreadable++;
+              continue;
+            }
+            if (got.ok && got.keyId === target) continue;
+            let u = tx.updateTable(t.table).set({ [col]: this.keyring.sealBytes(got.ok ? got.bytes : v, context) }).where(col, '=', v);
+            for (const k of t.keys) u = u.where(k, '=', row[k]);
+            resealed += Number((await u.executeTakeFirst()).numUpdatedRows);
+            continue;
+          }
+          if (typeof v !== 'string' || v === '') continue;
           let next: string;
           const opened = this.keyring.tryOpen(v, [context]);
           if (opened.ok) {
@@ -271,7 +285,7 @@ export class KeyRotation {
         }
       }
       const last = rows[rows.length - 1];
-      const done = rows.length < r.batch_size;
+      const done = rows.length < limit;
       await tx
         .updateTable('key_rotations')
         .set({
@@ -311,10 +325,13 @@ export class KeyRotation {
     for (const t of this.tables) {
       for (const c of t.columns) {
         const col = sql.ref(c);
+        // A blob's header is read as text: its first 12 bytes.
+        const head = !t.binary ? col : this.storage.dialect.name === 'postgres' ? sql`encode(substring(${col} from 1 for 12), 'escape')` : sql`cast(substr(${col}, 1, 12) as text)`;
+        const present = t.binary ? sql`length(${col}) > 0` : sql`${col} <> ''`;
         try {
           const r = await sql<{ k: string; n: number | string }>`
-            select case when ${col} like 'v_:________:%' then substr(${col}, 1, 11) else 'plain' end as k, count(*) as n
-            from ${sql.table(t.table)} where ${col} is not null and ${col} <> '' group by 1`.execute(this.raw);
+            select case when ${head} like 'v_:________:%' then substr(${head}, 1, 11) else 'plain' end as k, count(*) as n
+            from ${sql.table(t.table)} where ${col} is not null and ${present} group by 1`.execute(this.raw);
           const counts: Record<string, number> = {};
           for (const row of r.rows) {
             // `v2:<key id>`, `v1:<key id>` (the old context-free form) or `plain`.
