@@ -64,6 +64,29 @@ describe('security seams', () => {
     }
   });
 
+  test('a viewer gets a media file’s details without its URL, and uploads or deletes nothing', async () => {
+    const up = await upload(PNG, 'image/png');
+    assert.equal(up.statusCode, 201, up.body);
+    const media = up.json();
+    const mms = await env.req('POST', '/v1/messages', { body: { to: sim(2), channel: 'mms', body: 'your scan', media_urls: [media.url] } });
+    assert.equal(mms.statusCode, 202, mms.body);
+    const { req } = await person(env, 'viewer', { mode: 'test' });
+    const seen = await req('GET', `/v1/media/${media.id}`);
+    assert.equal(seen.statusCode, 200, seen.body);
+    assert.equal(seen.json().url, null);
+    assert.equal(seen.json().url_redacted, true);
+    assert.equal(seen.json().content_type, 'image/png', 'the rest of the details are there');
+    assert.ok(!seen.body.includes(media.url.split('/').pop()), 'no part of the tokenised URL');
+    const message = (await req('GET', `/v1/messages/${mms.json().id}`)).json();
+    assert.deepEqual(message.media_urls, []);
+    assert.ok(!JSON.stringify((await req('GET', `/v1/messages/${mms.json().id}/events`)).json()).includes(media.url.split('/').pop()));
+    assert.equal((await req('DELETE', `/v1/media/${media.id}`)).statusCode, 403);
+    // A person who reads bodies, and a key, get the URL; the public URL still serves carriers.
+    assert.equal((await (await person(env, 'agent', { mode: 'test' })).req('GET', `/v1/media/${media.id}`)).json().url, media.url);
+    assert.equal((await env.req('GET', `/v1/media/${media.id}`)).json().url, media.url);
+    assert.equal((await env.app.inject({ method: 'GET', url: new URL(media.url).pathname })).statusCode, 200);
+  });
+
   test('a session is not a Twilio credential: the Twilio-compatible API answers 401 to the cookie', async () => {
     const owner = await person(env, 'owner', { mode: 'test' });
     const cookie = { cookie: `sb_session=${owner.session.cookie}`, 'x-csrf-token': owner.session.csrf };

@@ -9,7 +9,7 @@
 //   mode    — test or live, as every object: a test key sees only test media.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import type { Principal } from '../auth/scopes.ts';
+import { seesBodies, type Principal } from '../auth/scopes.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId, randomToken } from '../ids.ts';
 import type { Storage } from '../storage/database.ts';
@@ -19,7 +19,9 @@ import { ACCEPTED_CONTENT_TYPES, declaredType, sniffType } from './media-types.t
 export interface MediaView {
   id: string;
   object: 'media';
-  url: string;
+  /** null for a principal that may not see message bodies (a viewer): the URL opens the file. */
+  url: string | null;
+  url_redacted?: true;
   content_type: string;
   size: number;
   source: string;
@@ -105,8 +107,13 @@ export class MediaService {
     return row;
   }
 
+  /**
+   * A file's details. A viewer (no bodies) gets them without the URL: the URL is the file, and a
+   * file attached to a message is as much its content as its text is.
+   */
   async get(principal: Principal, id: string, fallbackBase?: string): Promise<MediaView> {
-    return this.view(await this.meta(principal, id), fallbackBase);
+    const view = this.view(await this.meta(principal, id), fallbackBase);
+    return seesBodies(principal) ? view : { ...view, url: null, url_redacted: true };
   }
 
   async delete(principal: Principal, id: string): Promise<void> {
