@@ -1,10 +1,14 @@
 // The seams of issue 9 with the capabilities that landed beside it (media, voice, the
 // Twilio-compatible API, campaigns, the review queue), through HTTP: a viewer sees no body or
 // media there either, a session is no Twilio credential, account A reaches nothing of account
-// B's media or Twilio messages.
+// B's media or Twilio messages; the Twilio API's redaction and deletion remove what retention
+// removes (read below the sealing plugin); the actions of those capabilities are audited.
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock.ts';
+import { webhookDb } from '../src/webhooks/webhook-tables.ts';
 import { sim, testEnv, type TestEnv } from './helpers.ts';
 import { PNG } from './media-fixtures.ts';
 import { person } from './people-helpers.ts';
@@ -38,6 +42,139 @@ describe('security seams', () => {
     twilio = (await env.req('GET', '/v1/twilio/credentials')).json();
   });
   after(() => env.close());
+
+  const audit = async (query: string) => (await env.req('GET', `/v1/audit?limit=200&${query}`)).json().data as Array<{ action: string; actor: { type: string; id: string }; target: { type: string; id: string } | null; details: Record<string, unknown> }>;
+
+  /** Every stored value of a message's rows, opened as the platform would, as one text. */
+  const storedFor = async (id: string): Promise<string> => {
+    const raw = env.p.storage.db.withoutPlugins() as unknown as import('kysely').Kysely<any>;
+    const open = (v: unknown, ctx: string) => (typeof v === 'string' && v ? (env.p.sealer.tryOpen(v, [ctx]) as { ok: boolean; text?: string }) : null);
+    const parts: string[] = [];
+    const add = (rows: Array<Record<string, unknown>>, table: string) => {
+      for (const r of rows) for (const [k, v] of Object.entries(r)) parts.push(String(open(v, `${table}.${k}`)?.text ?? v ?? ''));
+    };
+    add(await raw.selectFrom('messages').selectAll().where('id', '=', id).execute(), 'messages');
+    add(await raw.selectFrom('message_events').selectAll().where('message_id', '=', id).execute(), 'message_events');
+    add(await raw.selectFrom('outbox').selectAll().where('message_id', '=', id).execute(), 'outbox');
+    add(await raw.selectFrom('pending_receipts').selectAll().where('message_id', '=', id).execute(), 'pending_receipts');
+    const deliveries = raw.selectFrom('webhook_deliveries').select('id').where('message_id', '=', id);
+    add(await raw.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', deliveries).execute(), 'webhook_attempts');
+    return parts.join('\n');
+  };
+
+  test('Twilio redaction (Body="") and DELETE remove what retention removes: body, media, raw payloads, webhook copies and echoes; audited', async () => {
+    // A receiver that echoes what it gets, as some do: its answer is stored with the attempt.
+    const echo: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.concat(chunks)));
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    try {
+      const hook = await env.req('POST', '/v1/webhooks', { body: { url: `http://127.0.0.1:${(echo.address() as AddressInfo).port}/hook` } });
+      assert.equal(hook.statusCode, 201, hook.body);
+      const TEXT = 'hemoglobin 9.9 CONFIDENTIAL';
+      const number = (await env.p.accounts.get(env.accountId)).default_sender!;
+      const inbound = await env.req('POST', '/v1/simulator/inbound', { body: { from: sim(40), to: number, body: `inbound ${TEXT}` } });
+      assert.equal(inbound.statusCode, 201, inbound.body);
+      const sent = await tw('POST', '/Messages.json', { form: { To: sim(41), Body: `outbound ${TEXT}`, MediaUrl: 'https://media.example.com/CONFIDENTIAL-scan.png' } });
+      assert.equal(sent.statusCode, 201, sent.body);
+      await settle();
+      const outboundId = (await env.req('GET', `/v1/messages?direction=outbound&limit=100`)).json().data.find((m: { body: string }) => m.body === `outbound ${TEXT}`).id;
+      const inboundId = inbound.json().id;
+      for (const id of [inboundId, outboundId]) {
+        const before = await storedFor(id);
+        assert.ok(before.includes('CONFIDENTIAL'), `the text is stored for ${id} before (sanity)`);
+      }
+      assert.ok((await storedFor(inboundId)).includes('"raw"'), 'the inbound raw payload is stored');
+      const echoed = await webhookDb(env.p.storage).selectFrom('webhook_attempts').select('response_body').where('response_body', 'is not', null).execute();
+      assert.ok(echoed.some((a) => a.response_body!.includes('CONFIDENTIAL')), 'a receiver echoed the text back (sanity)');
+      const inboundSid = (await tw('GET', '/Messages.json?PageSize=100')).json().messages.find((m: { body: string }) => m.body === `inbound ${TEXT}`).sid;
+
+      const redacted = await tw('POST', `/Messages/${sent.json().sid}.json`, { form: { Body: '' } });
+      assert.equal(redacted.statusCode, 200, redacted.body);
+      assert.equal(redacted.json().body, '');
+      assert.equal((await tw('DELETE', `/Messages/${inboundSid}.json`)).statusCode, 204);
+
+      const raw = env.p.storage.db.withoutPlugins();
+      for (const id of [inboundId, outboundId]) {
+        const left = await storedFor(id);
+        assert.ok(!left.includes('CONFIDENTIAL'), `nothing of the text or media is left for ${id}: ${left.slice(0, 2000)}`);
+        const row = await raw.selectFrom('messages').select(['body', 'media_urls', 'redacted_at', 'status']).where('id', '=', id).executeTakeFirstOrThrow();
+        assert.equal(row.body, null);
+        assert.equal(row.media_urls, null);
+        assert.ok(row.redacted_at, 'redacted_at set, as retention sets it');
+        const v1 = (await env.req('GET', `/v1/messages/${id}`)).json();
+        assert.equal(v1.body_redacted, true);
+        assert.deepEqual(v1.media_urls, []);
+      }
+      // The same as retention's redaction does to a third message.
+      const third = await env.req('POST', '/v1/messages', { body: { to: sim(42), body: `third ${TEXT}` } });
+      await settle();
+      await env.p.storage.db.transaction().execute((tx) => env.p.retention.redact(tx, [third.json().id], clock.now()));
+      const thirdRow = await raw.selectFrom('messages').select(['body', 'media_urls']).where('id', '=', third.json().id).executeTakeFirstOrThrow();
+      assert.deepEqual(thirdRow, { body: null, media_urls: null });
+      assert.ok(!(await storedFor(third.json().id)).includes('CONFIDENTIAL'));
+
+      const entries = await audit('action=message.*');
+      const red = entries.find((e) => e.action === 'message.redacted' && e.target?.id === outboundId);
+      const del = entries.find((e) => e.action === 'message.deleted' && e.target?.id === inboundId);
+      assert.ok(red && del, JSON.stringify(entries));
+      assert.deepEqual(red.actor, { type: 'twilio', id: twilio.account_sid });
+      assert.equal(red.details.via, 'twilio-compat');
+    } finally {
+      await new Promise((r) => echo.close(r));
+    }
+  });
+
+  test('media, Twilio credentials, IncomingPhoneNumbers, key rotations and data settings are audited', async () => {
+    const up = await upload(PNG, 'image/png');
+    const mediaId = up.json().id;
+    assert.equal((await env.req('DELETE', `/v1/media/${mediaId}`)).statusCode, 204);
+    const media = await audit(`target=${mediaId}`);
+    assert.deepEqual(media.map((e) => e.action).sort(), ['media.deleted', 'media.uploaded']);
+    assert.equal(media.find((e) => e.action === 'media.uploaded')!.details.content_type, 'image/png');
+    assert.equal(media[0].actor.type, 'api_key');
+
+    // The credentials were made in before() by GET /v1/twilio/credentials with the admin key.
+    const made = (await audit('action=twilio_credentials.created')).find((e) => e.target?.id === twilio.account_sid);
+    assert.equal(made?.actor.type, 'api_key');
+    const rotated = await env.req('POST', '/v1/twilio/credentials', { body: { rotate: true } });
+    assert.equal(rotated.statusCode, 200);
+    twilio = rotated.json();
+    const rot = (await audit('action=twilio_credentials.rotated'))[0];
+    assert.equal(rot.target?.id, twilio.account_sid);
+    assert.ok(!JSON.stringify(rot).includes(twilio.auth_token), 'never the token');
+
+    const pn = await tw('POST', '/IncomingPhoneNumbers.json', { form: { PhoneNumber: '+12025550188', FriendlyName: 'Front desk' } });
+    assert.equal(pn.statusCode, 201, pn.body);
+    const senderId = (await env.req('GET', '/v1/senders')).json().data.find((s: { address: string }) => s.address === '+12025550188').id;
+    assert.equal((await tw('POST', `/IncomingPhoneNumbers/${pn.json().sid}.json`, { form: { SmsUrl: 'https://app.example.com/sms?token=SECRET123' } })).statusCode, 200);
+    assert.equal((await tw('DELETE', `/IncomingPhoneNumbers/${pn.json().sid}.json`)).statusCode, 204);
+    const numbers = await audit(`target=${senderId}`);
+    assert.deepEqual(numbers.map((e) => e.action), ['sender.deleted', 'sender.updated', 'sender.created']);
+    for (const e of numbers) assert.deepEqual(e.actor, { type: 'twilio', id: twilio.account_sid });
+    assert.equal(numbers[1].details.sms_url, 'https://app.example.com/sms');
+    assert.ok(!JSON.stringify(numbers).includes('SECRET123'), 'the URL without its query');
+
+    const settings = await env.req('PATCH', '/v1/settings', { body: { body_retention_days: 30, mask_phone_numbers: true } });
+    assert.equal(settings.statusCode, 200, settings.body);
+    const changed = (await audit('action=settings.updated')).find((e) => e.target?.id === 'data');
+    assert.deepEqual(changed?.details.changes, { body_retention_days: { from: null, to: 30 }, mask_phone_numbers: { from: false, to: true } });
+    const hook = (await env.req('POST', '/v1/webhooks', { body: { url: 'https://hooks.example.com/lean', include_body: false } })).json();
+    assert.equal((await env.req('PATCH', `/v1/webhooks/${hook.id}`, { body: { include_body: true } })).statusCode, 200);
+    const hookEntries = await audit(`target=${hook.id}`);
+    assert.equal(hookEntries.find((e) => e.action === 'webhook.created')?.details.include_body, false);
+    assert.equal(hookEntries.find((e) => e.action === 'webhook.updated')?.details.include_body, true);
+
+    const { rotation } = await env.p.keyRotation.request();
+    const installation = await env.p.audit.verify('_installation');
+    assert.ok(installation.ok, JSON.stringify(installation.fault));
+    const entry = await env.p.storage.db.selectFrom('audit_log').selectAll().where('action', '=', 'key_rotation.requested').where('target_id', '=', rotation.id).executeTakeFirst();
+    assert.equal(entry?.chain, '_installation');
+    assert.equal(entry?.actor_type, 'system');
+    assert.equal(JSON.parse(entry!.details).target_key_id, env.p.sealer.keyId);
+  });
 
   test('a viewer sees no body in the review queue or in a campaign’s recipients', async () => {
     // sim(13): the simulator answers UNKNOWN_ERROR until the message lands in the review queue.

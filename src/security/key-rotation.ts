@@ -22,7 +22,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
+import { CLI_ACTOR, record, type AuditContext } from '../audit/audit-service.ts';
 import { newId } from '../ids.ts';
+import { transaction } from '../storage/transactions.ts';
 import type { Storage } from '../storage/database.ts';
 import type { KeyRotationsTable } from '../storage/schema.ts';
 import { BackgroundLoop } from './background-loop.ts';
@@ -131,8 +133,12 @@ export class KeyRotation {
     };
   }
 
-  /** Asks for a rotation to the primary key; the one already running for it, if any. */
-  async request(opts: { batchSize?: number } = {}): Promise<{ rotation: RotationView; created: boolean }> {
+  /**
+   * Asks for a rotation to the primary key; the one already running for it, if any. A new one is
+   * audited (`key_rotation.requested`, in the installation's chain: keys are not an account's);
+   * `by` is who asked, the CLI when absent.
+   */
+  async request(opts: { batchSize?: number; by?: AuditContext } = {}): Promise<{ rotation: RotationView; created: boolean }> {
     const batch = opts.batchSize ?? DEFAULT_BATCH;
     if (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH) throw new Error(`the batch size must be a whole number from 1 to ${MAX_BATCH}`);
     const db = this.storage.db;
@@ -140,10 +146,6 @@ export class KeyRotation {
     const same = running.find((r) => r.target_key_id === this.keyring.keyId || r.target_key_id === ANY_KEY);
     if (same) return { rotation: this.view(same), created: false };
     const now = this.clock.now();
-    // A rotation to another key that is still running stops here: only one target at a time.
-    for (const r of running) {
-      await db.updateTable('key_rotations').set({ status: 'canceled', error: `superseded by a rotation to key ${this.keyring.keyId}`, finished_at: now, updated_at: now }).where('id', '=', r.id).execute();
-    }
     const row: KeyRotationsTable = {
       id: newId('rot', now),
       status: 'running',
@@ -162,7 +164,22 @@ export class KeyRotation {
       updated_at: now,
       finished_at: null,
     };
-    await db.insertInto('key_rotations').values(row).execute();
+    await transaction(db, async (tx) => {
+      // A rotation to another key that is still running stops here: only one target at a time.
+      for (const r of running) {
+        await tx.updateTable('key_rotations').set({ status: 'canceled', error: `superseded by a rotation to key ${this.keyring.keyId}`, finished_at: now, updated_at: now }).where('id', '=', r.id).execute();
+      }
+      await tx.insertInto('key_rotations').values(row).execute();
+      await record(tx, {
+        accountId: null,
+        actor: (opts.by ?? { actor: CLI_ACTOR }).actor,
+        ip: opts.by?.ip ?? null,
+        action: 'key_rotation.requested',
+        target: { type: 'key_rotation', id: row.id },
+        details: { target_key_id: row.target_key_id, batch_size: batch, superseded: running.map((r) => r.id) },
+        at: now,
+      });
+    });
     this.wake();
     return { rotation: this.view(row), created: true };
   }

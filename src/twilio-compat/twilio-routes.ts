@@ -338,7 +338,7 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
   });
   const credentials = async (req: FastifyRequest, _reply: FastifyReply, rotate: boolean) => {
     const pr = principalOf(req);
-    return p.twilio.accounts.credentials(pr.accountId, pr.mode, { rotate });
+    return p.twilio.accounts.credentials(pr.accountId, pr.mode, { rotate, by: pr });
   };
   app.get(
     '/v1/twilio/credentials',
