@@ -267,3 +267,31 @@ describe('security seams', () => {
     assert.equal(bView.json().body, 'B private');
   });
 });
+
+describe('rate limits on the Twilio-compatible API', () => {
+  let env: TestEnv;
+  before(async () => {
+    env = await testEnv({ config: { SWITCHBOARD_RATE_LIMIT_PER_CREDENTIAL: 4, SWITCHBOARD_RATE_LIMIT_PER_ACCOUNT: 6 } });
+  });
+  after(() => env.close());
+
+  test('a Twilio credential over its limit gets Twilio’s 429 (code 20429) with Retry-After; bad credentials are refused before any count', async () => {
+    const creds = (await env.req('GET', '/v1/twilio/credentials')).json();
+    const get = (auth: string) => env.app.inject({ method: 'GET', url: `/2010-04-01/Accounts/${creds.account_sid}/Messages.json`, headers: { authorization: auth } });
+    const token = basic(creds.account_sid, creds.auth_token);
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await get(token));
+    const limited = answers.filter((r) => r.statusCode === 429);
+    assert.ok(answers.filter((r) => r.statusCode === 200).length <= 4, answers.map((r) => r.statusCode).join(','));
+    assert.ok(limited.length >= 1, answers.map((r) => r.statusCode).join(','));
+    const body = limited[0].json();
+    assert.equal(body.code, 20429);
+    assert.equal(body.status, 429);
+    assert.equal(body.more_info, 'https://www.twilio.com/docs/errors/20429');
+    assert.equal(body.error.code, 'RATE_LIMITED');
+    assert.equal(body.error.details.scope, 'credential');
+    assert.match(String(limited[0].headers['retry-after']), /^\d+$/);
+    // Bad credentials are refused as before, not counted against anyone.
+    assert.equal((await get(basic(creds.account_sid, 'wrong'))).statusCode, 401);
+  });
+});
