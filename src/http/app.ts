@@ -160,7 +160,8 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
 
   installErrorHandling(app);
   installAuth(app, p.credentials, p.sessions);
-  installRateLimits(app, new RateLimits({ perCredential: p.config.SWITCHBOARD_RATE_LIMIT_PER_CREDENTIAL, perAccount: p.config.SWITCHBOARD_RATE_LIMIT_PER_ACCOUNT }));
+  const limits = new RateLimits({ perCredential: p.config.SWITCHBOARD_RATE_LIMIT_PER_CREDENTIAL, perAccount: p.config.SWITCHBOARD_RATE_LIMIT_PER_ACCOUNT });
+  installRateLimits(app, limits);
 
   opsRoutes(app, p);
   authRoutes(app, p);
@@ -182,6 +183,6 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   campaignRoutes(app, p);
   await mediaRoutes(app, p);
   await providerWebhookRoutes(app, p);
-  await twilioRoutes(app, p);
+  await twilioRoutes(app, p, limits);
   return app;
 }

@@ -16,6 +16,10 @@ export interface SealedTable {
   /** The primary key, in order: rotation pages through the table by it. */
   keys: string[];
   columns: string[];
+  /** Blob columns (Buffers), sealed in the binary form (crypto.ts sealBytes). */
+  binary?: boolean;
+  /** At most this many rows per rotation batch, whatever the batch size asked for: rows that hold whole files. */
+  maxBatch?: number;
 }
 
 export const SEALED_TABLES: SealedTable[] = [
@@ -37,6 +41,9 @@ export const SEALED_TABLES: SealedTable[] = [
   // must be readable (src/twilio-compat).
   { table: 'users', keys: ['id'], columns: ['totp_secret', 'totp_pending_secret'] },
   { table: 'twilio_accounts', keys: ['account_sid'], columns: ['token_sealed'] },
+  // Uploaded images and audio, and audio rendered from a message's text (src/media): up to
+  // SWITCHBOARD_MEDIA_MAX_BYTES each, so a rotation takes few at a time.
+  { table: 'media', keys: ['id'], columns: ['data'], binary: true, maxBatch: 20 },
 ];
 
 /** table → column → its sealing context (`table.column`, the GCM additional data). */

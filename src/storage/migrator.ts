@@ -15,6 +15,7 @@ import * as m010VoiceMedia from './migrations/010-voice-media.ts';
 import * as m014TwilioCompat from './migrations/014-twilio-compat.ts';
 import * as m012People from './migrations/012-people.ts';
 import * as m013DataProtection from './migrations/013-data-protection.ts';
+import * as m016MediaSealing from './migrations/016-media-sealing.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '014-twilio-compat': m014TwilioCompat,
   '012-people': m012People,
   '013-data-protection': m013DataProtection,
+  '016-media-sealing': m016MediaSealing,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {
