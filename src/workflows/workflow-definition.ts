@@ -120,7 +120,11 @@ const compiledExpressions = new Map<string, Compiled>();
 export function compileExpression(source: string): Compiled {
   const hit = compiledExpressions.get(source);
   if (hit) return hit;
-  const fn = cel.parse(source) as unknown as Compiled;
+  const parsed = cel.parse(source);
+  // Type-checked against the declared variables: an unknown name is refused up front.
+  const checked = parsed.check();
+  if (!checked.valid) throw checked.error ?? new Error('the expression does not type-check');
+  const fn = parsed as unknown as Compiled;
   if (compiledExpressions.size > 1000) compiledExpressions.delete(compiledExpressions.keys().next().value!);
   compiledExpressions.set(source, fn);
   return fn;
