@@ -33,7 +33,7 @@ import { newId } from '../ids.ts';
 import type { MessageService } from '../messages/message-service.ts';
 import { guardedFetch, type Resolver } from '../net/guarded-fetch.ts';
 import type { Storage } from '../storage/database.ts';
-import { transaction } from '../storage/transactions.ts';
+import { afterCommit, transaction, TxBatcher } from '../storage/transactions.ts';
 import { compile, render } from '../templates/template-render.ts';
 import { contactVariables } from '../templates/template-service.ts';
 import { activeSecrets, signedHeaders } from '../webhooks/signing.ts';
@@ -86,6 +86,8 @@ export class WorkflowEngine {
   private loopDone: Promise<void> | null = null;
   private idle = new IdleWait();
   private finishedListeners: Array<() => void> = [];
+  /** Step records of many runs commit together (group commit): the timer-heavy path is commit-bound. */
+  private batcher: TxBatcher;
 
   constructor(
     private storage: Storage,
@@ -97,6 +99,11 @@ export class WorkflowEngine {
     private opts: EngineOptions,
   ) {
     this.db = workflowDb(storage);
+    this.batcher = new TxBatcher(storage.db, 200);
+  }
+
+  private tx<T>(fn: (t: WorkflowTx) => Promise<T>): Promise<T> {
+    return this.batcher.run((t) => fn(t as unknown as WorkflowTx));
   }
 
   /** Called after a run finished with an outbox event (the webhook worker has work). */
@@ -197,7 +204,7 @@ export class WorkflowEngine {
    * Finishes the run's current step with `status` (and its result, kept in the context under the
    * step's id), then moves to `goto`: the next step's row, due now, or the end of the run.
    */
-  private async finishStep(tx: WorkflowTx, run: RunRow, o: { status: string; goto: string; result?: Record<string, unknown>; messageId?: string | null }, now: number): Promise<boolean> {
+  private async finishStep(tx: WorkflowTx, run: RunRow, o: { status: string; goto: string; result?: Record<string, unknown>; messageId?: string | null; hold?: number }, now: number): Promise<RunRow | null> {
     const ctx = JSON.parse(run.context) as RunContext;
     if (o.result) ctx.steps[run.current_step!] = o.result;
     await this.closeStepRow(tx, run, o.status, o.result, o.messageId ?? null, now);
@@ -205,15 +212,12 @@ export class WorkflowEngine {
     if (run.step_index >= MAX_STEP_VISITS) return this.finalize(tx, run, 'failed', `The run visited ${MAX_STEP_VISITS} steps: a goto loop?`, now, false);
     const def = await this.definition(tx, run.workflow_id, run.version);
     const next = def.steps.find((s) => s.id === o.goto)!;
-    const res = await tx
-      .updateTable('workflow_runs')
-      .set({ current_step: next.id, step_index: run.step_index + 1, claim_seq: run.claim_seq + 1, status: 'running', due_at: now, wait: null, wait_event: null, wait_reply: 0, attempts: 0, context: JSON.stringify(ctx), updated_at: now })
-      .where('id', '=', run.id)
-      .where('claim_seq', '=', run.claim_seq)
-      .executeTakeFirst();
+    // `hold`: the engine goes straight on with the next step, so it keeps its lease.
+    const patch = { current_step: next.id, step_index: run.step_index + 1, claim_seq: run.claim_seq + 1, status: 'running' as const, due_at: o.hold ?? now, wait: null, wait_event: null, wait_reply: 0, attempts: 0, context: JSON.stringify(ctx), updated_at: now };
+    const res = await tx.updateTable('workflow_runs').set(patch).where('id', '=', run.id).where('claim_seq', '=', run.claim_seq).executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) throw new Busy();
     await tx.insertInto('workflow_steps').values({ run_id: run.id, idx: run.step_index + 1, step_id: next.id, type: next.type, status: 'running', started_at: now, finished_at: null, message_id: null, result: null }).execute();
-    return true;
+    return { ...run, ...patch };
   }
 
   private async closeStepRow(tx: WorkflowTx, run: RunRow, status: string, result: Record<string, unknown> | undefined, messageId: string | null, now: number): Promise<void> {
@@ -224,7 +228,7 @@ export class WorkflowEngine {
   }
 
   /** Ends the run; completed and failed runs announce themselves (workflow.completed / .failed). */
-  private async finalize(tx: WorkflowTx, run: RunRow, status: Exclude<RunStatus, 'running' | 'waiting'>, error: string | null, now: number, closeStep = true, stepStatus = 'canceled'): Promise<boolean> {
+  private async finalize(tx: WorkflowTx, run: RunRow, status: Exclude<RunStatus, 'running' | 'waiting'>, error: string | null, now: number, closeStep = true, stepStatus = 'canceled'): Promise<null> {
     const res = await tx
       .updateTable('workflow_runs')
       .set({ status, current_step: null, claim_seq: run.claim_seq + 1, due_at: null, wait: null, wait_event: null, wait_reply: 0, context: run.context, error, finished_at: now, updated_at: now })
@@ -236,8 +240,11 @@ export class WorkflowEngine {
     if (status !== 'canceled') {
       const data = { id: run.id, object: 'workflow_run', workflow_id: run.workflow_id, version: run.version, contact_id: run.contact_id, event_id: run.event_id, status, error, finished_at: new Date(now).toISOString() };
       await appendOutbox(tx as never, [{ accountId: run.account_id, mode: run.mode, type: status === 'completed' ? 'workflow.completed' : 'workflow.failed', messageId: null, data, at: now }]);
+      afterCommit(tx as never, () => {
+        for (const fn of this.finishedListeners) fn();
+      });
     }
-    return true;
+    return null;
   }
 
   private async enterWait(tx: WorkflowTx, run: RunRow, w: { due: number | null; wait: StoredCondition[] | null }, now: number): Promise<RunRow> {
@@ -261,83 +268,77 @@ export class WorkflowEngine {
 
   private async runDueSteps(): Promise<number> {
     const now = this.clock.now();
-    const due = await this.db
-      .selectFrom('workflow_runs')
-      .select(['id', 'claim_seq'])
+    // The claim: due runs get a lease (due_at pushed ahead) and a new claim_seq in ONE statement.
+    // On PostgreSQL, SKIP LOCKED lets several workers claim disjoint runs at once.
+    let due = this.db.selectFrom('workflow_runs').select('id').where('due_at', '<=', now).orderBy('due_at').limit(this.opts.batch);
+    if (this.storage.dialect.name === 'postgres') due = due.forUpdate().skipLocked();
+    const claimed = await this.db
+      .updateTable('workflow_runs')
+      .set((eb) => ({ due_at: now + this.opts.leaseMs, claim_seq: eb('claim_seq', '+', 1) }))
+      .where('id', 'in', due)
       .where('due_at', '<=', now)
-      .orderBy('due_at')
-      .limit(this.opts.batch)
+      .returningAll()
       .execute();
-    if (due.length === 0) return 0;
+    if (claimed.length === 0) return 0;
     let i = 0;
     let done = 0;
     const worker = async () => {
-      while (i < due.length) {
-        const r = due[i++];
+      while (i < claimed.length) {
+        const r = claimed[i++];
         try {
-          done += await this.advance(r.id, r.claim_seq);
+          done += await this.advance({ ...r, due_at: r.due_at === null ? null : Number(r.due_at) });
         } catch (err) {
           this.log.error({ err, run_id: r.id }, 'workflow step failed; retried when its lease ends');
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, due.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, claimed.length) }, worker));
     return done;
   }
 
-  /** Claims the run and executes its steps while they are due now (at most a few in a row). */
-  private async advance(runId: string, seq: number): Promise<number> {
-    let n = 0;
-    let expected = seq;
-    for (let hop = 0; hop < 25; hop++) {
-      const now = this.clock.now();
-      const claimed = await this.db
-        .updateTable('workflow_runs')
-        .set({ due_at: now + this.opts.leaseMs, claim_seq: expected + 1 })
-        .where('id', '=', runId)
-        .where('claim_seq', '=', expected)
-        .where('due_at', '<=', now)
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) !== 1) return n;
-      const run = await this.db.selectFrom('workflow_runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
-      n++;
+  /** Executes the claimed run's steps while they are due now (a few in a row, under the lease). */
+  private async advance(claimed: RunRow): Promise<number> {
+    let run = claimed;
+    for (let hop = 1; hop <= 25; hop++) {
+      let next: RunRow | null;
       try {
-        await this.execute(run);
+        next = await this.execute(run);
       } catch (err) {
-        if (err instanceof Busy) return n;
+        if (err instanceof Busy) return hop;
         throw err;
       }
-      const after = await this.db.selectFrom('workflow_runs').select(['claim_seq', 'due_at', 'status']).where('id', '=', runId).executeTakeFirst();
-      if (!after || after.status !== 'running' || after.due_at === null || Number(after.due_at) > this.clock.now()) return n;
-      expected = after.claim_seq;
+      if (!next || next.status !== 'running') return hop;
+      run = next;
     }
-    return n;
+    // Enough for one round: the run is due again now, for any worker.
+    await this.db.updateTable('workflow_runs').set({ due_at: this.clock.now() }).where('id', '=', run.id).where('claim_seq', '=', run.claim_seq).execute();
+    return 25;
   }
 
-  private async execute(run: RunRow): Promise<void> {
+  /** Executes the run's current step; returns the run when it goes straight on (still leased). */
+  private async execute(run: RunRow): Promise<RunRow | null> {
     const def = await this.definition(this.db, run.workflow_id, run.version);
     const step = def.steps.find((s) => s.id === run.current_step);
     const now = this.clock.now();
     if (!step) {
-      await transaction(this.storage.db, (tx) => this.finalize(tx as never, run, 'failed', `The run is at an unknown step ${run.current_step}.`, now));
-      return;
+      return this.tx((t) => this.finalize(t, run, 'failed', `The run is at an unknown step ${run.current_step}.`, now));
     }
-    const tx = <T>(fn: (t: WorkflowTx) => Promise<T>) => transaction(this.storage.db, (t) => fn(t as unknown as WorkflowTx));
+    const hold = now + this.opts.leaseMs;
+    const tx = <T>(fn: (t: WorkflowTx) => Promise<T>) => this.tx(fn);
     if (run.status === 'waiting') {
       // Its timer: the end of a wait, or a wait_for's timeout.
-      if (step.type === 'wait') await tx((t) => this.finishStep(t, run, { status: 'completed', goto: following(def, step) }, now));
-      else await tx((t) => this.finishStep(t, run, { status: 'timed_out', result: { matched: 'timeout' }, goto: (step as WaitForStep).on_timeout ?? following(def, step) }, now));
-      return;
+      if (step.type === 'wait') return tx((t) => this.finishStep(t, run, { status: 'completed', goto: following(def, step), hold }, now));
+      return tx((t) => this.finishStep(t, run, { status: 'timed_out', result: { matched: 'timeout' }, goto: (step as WaitForStep).on_timeout ?? following(def, step), hold }, now));
     }
     switch (step.type) {
       case 'send':
         return this.send(run, def, step, now);
       case 'wait': {
         const due = this.waitUntil(run, step, now);
-        if (typeof due === 'string') return void (await tx((t) => this.fail(t, run, def, step, due, now)));
-        if (due <= now) return void (await tx((t) => this.finishStep(t, run, { status: 'completed', goto: following(def, step) }, now)));
+        if (typeof due === 'string') return tx((t) => this.fail(t, run, def, step, due, now, {}, hold));
+        if (due <= now) return tx((t) => this.finishStep(t, run, { status: 'completed', goto: following(def, step), hold }, now));
         await tx((t) => this.enterWait(t, run, { due, wait: null }, now));
-        return;
+        return null;
       }
       case 'wait_for':
         return this.waitFor(run, def, step, now);
@@ -358,8 +359,7 @@ export class WorkflowEngine {
             errors.push(`conditions[${i}]: ${(err as Error).message.split('\n')[0]}`);
           }
         }
-        await tx((t) => this.finishStep(t, run, { status: 'completed', result: { matched, goto, ...(errors.length && { errors }) }, goto }, now));
-        return;
+        return tx((t) => this.finishStep(t, run, { status: 'completed', result: { matched, goto, ...(errors.length && { errors }) }, goto, hold }, now));
       }
       case 'webhook':
         return this.webhook(run, def, step, now);
@@ -381,25 +381,23 @@ export class WorkflowEngine {
           await this.contacts.update(workflowPrincipal(run), run.contact_id, patch);
         } catch (err) {
           if (!(err instanceof AppError)) throw err;
-          return void (await tx((t) => this.fail(t, run, def, step, err.message, now)));
+          return tx((t) => this.fail(t, run, def, step, err.message, now, {}, hold));
         }
-        await tx((t) => this.finishStep(t, run, { status: 'completed', result: { updated: Object.keys(patch) }, goto: following(def, step) }, now));
-        return;
+        return tx((t) => this.finishStep(t, run, { status: 'completed', result: { updated: Object.keys(patch) }, goto: following(def, step), hold }, now));
       }
       case 'stop':
-        await tx(async (t) => {
+        return tx(async (t) => {
           await this.closeStepRow(t, run, 'completed', undefined, null, now);
           return this.finalize(t, run, step.status, null, now, false);
         });
-        return;
     }
   }
 
   /** A step that cannot go on: its on_failure goto when it has one, else the run fails. */
-  private async fail(t: WorkflowTx, run: RunRow, def: Definition, step: Step, message: string, now: number, extra: Record<string, unknown> = {}): Promise<boolean> {
+  private async fail(t: WorkflowTx, run: RunRow, def: Definition, step: Step, message: string, now: number, extra: Record<string, unknown> = {}, hold?: number): Promise<RunRow | null> {
     const onFailure = 'on_failure' in step ? step.on_failure : undefined;
     const result = { error: message, ...extra };
-    if (onFailure) return this.finishStep(t, run, { status: 'failed', result, goto: onFailure }, now);
+    if (onFailure) return this.finishStep(t, run, { status: 'failed', result, goto: onFailure, hold }, now);
     const ctx = JSON.parse(run.context) as RunContext;
     ctx.steps[step.id] = result;
     await this.closeStepRow(t, run, 'failed', result, null, now);
@@ -436,8 +434,9 @@ export class WorkflowEngine {
     return { ...(env.contact as Record<string, unknown>), ...env };
   }
 
-  private async send(run: RunRow, def: Definition, step: Extract<Step, { type: 'send' }>, now: number): Promise<void> {
-    const tx = <T>(fn: (t: WorkflowTx) => Promise<T>) => transaction(this.storage.db, (t) => fn(t as unknown as WorkflowTx));
+  private async send(run: RunRow, def: Definition, step: Extract<Step, { type: 'send' }>, now: number): Promise<RunRow | null> {
+    const tx = <T>(fn: (t: WorkflowTx) => Promise<T>) => this.tx(fn);
+    const hold = now + this.opts.leaseMs;
     const values = await this.templateValues(run);
     const contact = values.contact as { phone: string };
     const metadata = { workflow_id: run.workflow_id, workflow_run_id: run.id, workflow_step: step.id };
@@ -459,23 +458,21 @@ export class WorkflowEngine {
       if (!(err instanceof AppError)) throw err;
       if (err.code === 'OPTED_OUT') {
         // The contact withdrew consent: nothing more goes to them from this run.
-        await tx(async (t) => {
+        return tx(async (t) => {
           await this.closeStepRow(t, run, 'skipped', { error: err.message, code: err.code }, null, now);
           return this.finalize(t, run, 'canceled', 'The contact opted out.', now, false);
         });
-        return;
       }
-      await tx((t) => this.fail(t, run, def, step, err.message, now, { code: err.code }));
-      return;
+      return tx((t) => this.fail(t, run, def, step, err.message, now, { code: err.code }, hold));
     }
-    await tx((t) => this.finishStep(t, run, { status: 'completed', result: { message_id: messageId, status }, messageId, goto: following(def, step) }, now));
+    return tx((t) => this.finishStep(t, run, { status: 'completed', result: { message_id: messageId, status }, messageId, goto: following(def, step), hold }, now));
   }
 
-  private async waitFor(run: RunRow, def: Definition, step: WaitForStep, now: number): Promise<void> {
+  private async waitFor(run: RunRow, def: Definition, step: WaitForStep, now: number): Promise<RunRow | null> {
     const ctx = JSON.parse(run.context) as RunContext;
     const conditions: StoredCondition[] = step.on.map((c) => (c.kind === 'event' && c.correlate ? { ...c, value: ctx.data[c.correlate] ?? null } : c));
     const due = now + parseDuration(step.timeout)!;
-    const waiting = await transaction(this.storage.db, (t) => this.enterWait(t as unknown as WorkflowTx, run, { due, wait: conditions }, now));
+    const waiting = await this.tx((t) => this.enterWait(t, run, { due, wait: conditions }, now));
     // A delivery outcome that is already known resolves the wait at once. Checked after the wait
     // is committed, so a receipt landing in between is seen by one side or the other.
     for (const c of conditions) {
@@ -484,18 +481,16 @@ export class WorkflowEngine {
       if (!id) continue;
       const m = await this.db.selectFrom('messages').select('status').where('id', '=', id).executeTakeFirst();
       if (m && c.outcomes.includes(m.status)) {
-        try {
-          await transaction(this.storage.db, (t) => this.finishStep(t as unknown as WorkflowTx, waiting, { status: 'completed', result: { matched: 'delivery', message_id: id, outcome: m.status }, goto: c.goto ?? following(def, step) }, this.clock.now()));
-        } catch (err) {
-          if (!(err instanceof Busy)) throw err;
-        }
-        return;
+        // Not held: the run is no longer leased (it was waiting), whoever claims it goes on.
+        return this.tx((t) => this.finishStep(t, waiting, { status: 'completed', result: { matched: 'delivery', message_id: id, outcome: m.status }, goto: c.goto ?? following(def, step) }, this.clock.now())).then(() => null);
       }
     }
+    return null;
   }
 
-  private async webhook(run: RunRow, def: Definition, step: Extract<Step, { type: 'webhook' }>, now: number): Promise<void> {
-    const tx = <T>(fn: (t: WorkflowTx) => Promise<T>) => transaction(this.storage.db, (t) => fn(t as unknown as WorkflowTx));
+  private async webhook(run: RunRow, def: Definition, step: Extract<Step, { type: 'webhook' }>, now: number): Promise<RunRow | null> {
+    const tx = <T>(fn: (t: WorkflowTx) => Promise<T>) => this.tx(fn);
+    const hold = this.clock.now() + this.opts.leaseMs;
     const env = await this.expressionContext(run);
     const c = env.contact as { id: string; phone: string; name?: string };
     const payload = JSON.stringify({
@@ -525,12 +520,10 @@ export class WorkflowEngine {
       error = (err as Error).message;
     }
     if (error === null) {
-      await tx((t) => this.finishStep(t, run, { status: 'completed', result: { status_code: statusCode, attempts, ...(response !== undefined && { response }) }, goto: following(def, step) }, now));
-      return;
+      return tx((t) => this.finishStep(t, run, { status: 'completed', result: { status_code: statusCode, attempts, ...(response !== undefined && { response }) }, goto: following(def, step), hold }, now));
     }
     if (attempts > step.retries) {
-      await tx((t) => this.fail(t, run, def, step, `${error} (after ${attempts} attempts)`, now, { status_code: statusCode, attempts }));
-      return;
+      return tx((t) => this.fail(t, run, def, step, `${error} (after ${attempts} attempts)`, now, { status_code: statusCode, attempts }, hold));
     }
     const delay = Math.min(MAX_BACKOFF_MS, parseDuration(step.backoff)! * 2 ** (attempts - 1));
     await tx(async (t) => {
@@ -543,6 +536,7 @@ export class WorkflowEngine {
       if (Number(res.numUpdatedRows) !== 1) throw new Busy();
       await t.updateTable('workflow_steps').set({ result: JSON.stringify({ attempts, status_code: statusCode, error }) }).where('run_id', '=', run.id).where('idx', '=', run.step_index).execute();
     });
+    return null;
   }
 
   // ---- signals: the world's events, resuming waiting runs ----

@@ -8,7 +8,7 @@ import { parseContactFields, type ContactService } from '../contacts/contact-ser
 import { AppError, notFound, validation } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Storage } from '../storage/database.ts';
-import { afterCommit, transaction } from '../storage/transactions.ts';
+import { afterCommit, transaction, TxBatcher } from '../storage/transactions.ts';
 import { EVENT_NAME, definitionView, parseDefinition, type Definition } from './workflow-definition.ts';
 import type { WorkflowEngine } from './workflow-engine.ts';
 import { workflowDb, type WorkflowDB, type WorkflowsTable, type WorkflowTx } from './workflow-tables.ts';
@@ -31,6 +31,8 @@ export interface WorkflowView {
 
 export class WorkflowService {
   private db: Kysely<WorkflowDB>;
+  /** Events arriving together commit together (group commit); each is answered after its commit. */
+  private events: TxBatcher;
 
   constructor(
     private storage: Storage,
@@ -39,6 +41,7 @@ export class WorkflowService {
     private engine: WorkflowEngine,
   ) {
     this.db = workflowDb(storage);
+    this.events = new TxBatcher(storage.db, 100);
   }
 
   private tx<T>(fn: (t: WorkflowTx) => Promise<T>): Promise<T> {
@@ -164,7 +167,8 @@ export class WorkflowService {
     const now = this.clock.now();
     const id = newId('evt', now);
     try {
-      return await this.tx(async (t) => {
+      return await this.events.run(async (raw) => {
+        const t = raw as unknown as WorkflowTx;
         let contactId: string;
         if (fields) {
           const c = await this.contacts.ensure(t as never, pr.accountId, pr.mode, fields.phone!);

@@ -22,7 +22,7 @@ export function createWorkflows(deps: { storage: Storage; clock: Clock; log: Log
     pollMs: deps.pollMs,
     leaseMs: 60_000,
     batch: 500,
-    concurrency: 16,
+    concurrency: 64,
     allowPrivateUrls: deps.allowPrivateUrls,
     resolver: deps.resolver,
   });
