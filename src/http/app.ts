@@ -37,6 +37,7 @@ import { auditRoutes } from '../audit/audit-routes.ts';
 import { installAuth } from './auth.ts';
 import { frameworkErrors, installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
+import { workflowRoutes } from '../workflows/workflow-routes.ts';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
 
@@ -181,6 +182,7 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   templateRoutes(app, p);
   audienceRoutes(app, p);
   campaignRoutes(app, p);
+  workflowRoutes(app, p);
   await mediaRoutes(app, p);
   await providerWebhookRoutes(app, p);
   await twilioRoutes(app, p, limits);

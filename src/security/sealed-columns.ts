@@ -37,6 +37,12 @@ export const SEALED_TABLES: SealedTable[] = [
   { table: 'campaigns', keys: ['id'], columns: ['body'] },
   { table: 'campaign_recipients', keys: ['campaign_id', 'seq'], columns: ['variables'] },
   { table: 'template_versions', keys: ['template_id', 'version'], columns: ['body'] },
+  // Workflows (src/workflows): definitions hold message texts; events and runs the data sent with
+  // events (names, order details) and the texts of replies.
+  { table: 'workflow_versions', keys: ['workflow_id', 'version'], columns: ['definition'] },
+  { table: 'workflow_events', keys: ['id'], columns: ['data'] },
+  { table: 'workflow_runs', keys: ['id'], columns: ['context'] },
+  { table: 'workflow_steps', keys: ['run_id', 'idx'], columns: ['result'] },
   // TOTP secrets (src/users) and the Twilio-compatible auth tokens, which sign callbacks and so
   // must be readable (src/twilio-compat).
   { table: 'users', keys: ['id'], columns: ['totp_secret', 'totp_pending_secret'] },
