@@ -178,11 +178,18 @@ export async function redactMessages(tx: Tx, ids: string[], now: number): Promis
     await tx.updateTable('outbox').set({ payload: JSON.stringify({ ...payload, data: withoutBody(payload.data) }) }).where('id', '=', o.id).execute();
   }
   await tx.deleteFrom('pending_receipts').where('message_id', 'in', ids).execute();
+  // Two lookups, each matching one partial index (002's pending one, 016's for the rest).
   const wtx = tx as unknown as WebhookTx;
-  await wtx
-    .updateTable('webhook_attempts')
-    .set({ response_body: null })
-    .where('delivery_id', 'in', wtx.selectFrom('webhook_deliveries').select('id').where('message_id', 'in', ids))
-    .where('response_body', 'is not', null)
-    .execute();
+  const deliveries = [
+    ...(await wtx.selectFrom('webhook_deliveries').select('id').where('status', '=', 'pending').where('message_id', 'in', ids).execute()),
+    ...(await wtx.selectFrom('webhook_deliveries').select('id').where('status', '<>', 'pending').where('message_id', 'is not', null).where('message_id', 'in', ids).execute()),
+  ].map((d) => d.id);
+  for (let i = 0; i < deliveries.length; i += 500) {
+    await wtx
+      .updateTable('webhook_attempts')
+      .set({ response_body: null })
+      .where('delivery_id', 'in', deliveries.slice(i, i + 500))
+      .where('response_body', 'is not', null)
+      .execute();
+  }
 }

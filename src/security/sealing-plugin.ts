@@ -129,6 +129,7 @@ export class SealingPlugin implements KyselyPlugin {
     return v;
   }
 
+  /** A value that does not open: counted, and logged once a minute per reason, key and column. */
   private failed(reason: 'unknown_key' | 'bad', keyId: string | undefined, contexts: string[]): void {
     const r = { reason, keyId };
     this.stats.failures++;
