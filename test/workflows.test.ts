@@ -3,6 +3,8 @@
 // with backoff, and the guarantees of the engine (concurrent rounds and a crash between a send
 // and its record never send twice).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock.ts';
 import { sim, testEnv, type TestEnv } from './helpers.ts';
@@ -229,6 +231,17 @@ describe('workflows API', () => {
     } finally {
       await receiver.stop();
     }
+  });
+
+  test('CLI: switchboard workflows create --file an example, on the same database as the server', async () => {
+    const bin = fileURLToPath(new URL('../bin/switchboard.js', import.meta.url));
+    const file = fileURLToPath(new URL('../examples/workflows/appointment-reminder.json', import.meta.url));
+    const env2 = { ...process.env, DATABASE_URL: env.dbPath, SWITCHBOARD_ENCRYPTION_KEY: '7f'.repeat(32), LOG_LEVEL: 'silent' };
+    const r = spawnSync(process.execPath, [bin, 'workflows', 'create', '--default', '--file', file, '--json'], { env: env2, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const w = JSON.parse(r.stdout);
+    assert.equal(w.name, 'Appointment reminder');
+    assert.equal((await env.req('GET', `/v1/workflows/${w.id}`)).json().trigger.event, 'appointment.booked');
   });
 
   test('workflow.completed and workflow.failed reach webhook endpoints', async () => {
