@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock.ts';
+import { redactMessages } from '../src/security/retention.ts';
+import { transaction } from '../src/storage/transactions.ts';
 import { sim, testEnv, type TestEnv } from './helpers.ts';
 import { Receiver } from './webhook-receiver.ts';
 
@@ -184,6 +186,16 @@ describe('workflows API', () => {
     assert.equal(viewed.steps[1].result?.body, undefined, 'no body for a viewer');
     assert.ok(viewed.steps[1].result?.message_id);
     assert.equal((await env.req('GET', `/v1/workflows/${wf.id}/runs`)).json().data[0].steps[1].result.body, 'my secret answer');
+
+    // Redacting the reply (retention, or the Twilio API) erases the run's copies of its text too.
+    const replyId = full.steps[1].result.message_id as string;
+    assert.equal(full.steps[1].message_id, replyId, 'the step names the reply it matched');
+    await transaction(env.p.storage.db, (tx) => redactMessages(tx, [replyId], clock.now()));
+    const redacted = (await env.req('GET', `/v1/runs/${runId}`)).json();
+    assert.equal(redacted.steps[1].result.body, undefined);
+    assert.equal(redacted.steps[1].result.body_redacted, true);
+    const ctx = await env.p.storage.db.selectFrom('workflow_runs' as never).select('context' as never).where('id' as never, '=', runId as never).executeTakeFirstOrThrow() as { context: string };
+    assert.doesNotMatch(ctx.context, /my secret answer/);
   });
 
   test('webhook step: retried with backoff while the receiver fails, signed, the same webhook-id each time; gives up after retries', async () => {

@@ -23,6 +23,7 @@ import { FINAL_STATUSES } from '../messages/status-machine.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { transaction } from '../storage/transactions.ts';
 import type { WebhookTx } from '../webhooks/webhook-tables.ts';
+import { redactWorkflowCopies } from '../workflows/workflow-redaction.ts';
 import { BackgroundLoop } from './background-loop.ts';
 import { dataSettingsOf } from './data-settings.ts';
 
@@ -178,6 +179,7 @@ export async function redactMessages(tx: Tx, ids: string[], now: number): Promis
     await tx.updateTable('outbox').set({ payload: JSON.stringify({ ...payload, data: withoutBody(payload.data) }) }).where('id', '=', o.id).execute();
   }
   await tx.deleteFrom('pending_receipts').where('message_id', 'in', ids).execute();
+  await redactWorkflowCopies(tx, ids);
   // Two lookups, each matching one partial index (002's pending one, 016's for the rest).
   const wtx = tx as unknown as WebhookTx;
   const deliveries = [

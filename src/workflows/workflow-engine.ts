@@ -613,7 +613,10 @@ export class WorkflowEngine {
     const step = def.steps.find((s) => s.id === run.current_step);
     if (!step) return false;
     const goto = c.goto ?? following(def, step);
-    await this.finishStep(t, run, { status: 'completed', result, goto }, now);
+    // A matched reply is named by the step (its text is in `result`): a redaction of the reply
+    // finds and erases that copy through it (workflow-redaction.ts).
+    const messageId = result.matched === 'reply' && typeof result.message_id === 'string' ? result.message_id : null;
+    await this.finishStep(t, run, { status: 'completed', result, goto, messageId }, now);
     return goto === END;
   }
 
