@@ -52,6 +52,7 @@ import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts';
 import { AuditService } from './audit/audit-service.ts';
 import { SessionService } from './users/session-service.ts';
 import { UserService } from './users/user-service.ts';
+import { createWorkflows, type Workflows } from './workflows/workflows.ts';
 
 export interface PlatformOptions {
   clock?: Clock;
@@ -114,6 +115,8 @@ export interface Platform {
   links: LinkService;
   campaigns: CampaignService;
   campaignRunner: CampaignRunner;
+  /** Workflows (src/workflows): definitions, events, runs, and the engine worker. */
+  workflows: Workflows;
   backpressure: Backpressure;
   /** The Twilio-compatible API (/2010-04-01): credentials, messages, incoming numbers. */
   twilio: TwilioCompat;
@@ -140,7 +143,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
   const sealer = loadKeyring(config.SWITCHBOARD_ENCRYPTION_KEY, config.SWITCHBOARD_ENCRYPTION_KEYS_OLD, keyFileNear, (msg) => log.warn(msg));
   // Every handle on the database seals and opens the sealed columns (security/sealed-columns.ts).
   const sealing = new SealingPlugin(sealer, (msg, detail) => log.warn(detail, msg));
-  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS, plugins: [sealing] });
+  const storage = await openStorage(config.DATABASE_URL, { sqliteSynchronous: config.SWITCHBOARD_SQLITE_SYNCHRONOUS, plugins: [sealing], onIdleConnectionError: (err) => log.warn({ err: err.message }, 'an idle database connection was closed by the server; the pool opens a new one') });
   await migrate(storage);
   const accounts = new AccountService(storage, clock);
   await accounts.ensureBuiltins();
@@ -264,6 +267,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     allowPrivateUrls: config.SWITCHBOARD_ALLOW_PRIVATE_URLS,
   });
 
+  const workflows = createWorkflows({ storage, clock, log, messages, contacts, webhooks, workerId, pollMs: Math.max(config.SWITCHBOARD_POLL_MS, 250), allowPrivateUrls: config.SWITCHBOARD_ALLOW_PRIVATE_URLS, resolver: opts.resolver });
   const users = new UserService(storage, clock);
   const sessions = new SessionService(storage, clock, users, { idleS: config.SWITCHBOARD_SESSION_IDLE_S, maxS: config.SWITCHBOARD_SESSION_MAX_S });
   const audit = new AuditService(storage);
@@ -321,6 +325,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     links,
     campaigns,
     campaignRunner,
+    workflows,
     backpressure,
     twilio,
     media,
@@ -346,6 +351,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
       dispatcher.start();
       webhooks.worker.start();
       campaignRunner.start();
+      workflows.engine.start();
       keyRotation.start();
       retention.start();
       sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), 10 * 60_000);
@@ -361,6 +367,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
         }
         n += await webhooks.worker.runOnce({ wait: true });
         n += await campaignRunner.runOnce();
+        n += await workflows.engine.runOnce();
         n += await keyRotation.runOnce();
         n += await retention.runOnce();
         total += n;
@@ -371,6 +378,7 @@ export async function createPlatform(config: Config, opts: PlatformOptions = {})
     async close() {
       if (sweeper) clearInterval(sweeper);
       await campaignRunner.stop();
+      await workflows.engine.stop();
       await keyRotation.stop();
       await retention.stop();
       await workSignal?.close();

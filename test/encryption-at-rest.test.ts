@@ -1,7 +1,8 @@
-// Encryption at rest (issue 9): message bodies, media URLs, raw provider payloads, webhook
-// payloads and secrets, connector credentials and the OAuth signing key are sealed in the
-// database; the API shows them in plain text. The test reads the SQLite file and its WAL byte for
-// byte (on PostgreSQL, every text column of every table through SQL) and looks for the plain text.
+// Encryption at rest (issue 9): message bodies, media URLs and media files, raw provider payloads,
+// webhook payloads and secrets, connector credentials, Twilio auth tokens, TOTP secrets and the
+// OAuth signing key are sealed in the database; the API shows them in plain text. The test reads
+// the SQLite file and its WAL byte for byte (on PostgreSQL, every text and bytea column of every
+// table through SQL) and looks for the plain text.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -9,7 +10,10 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.ts';
 import { Keyring } from '../src/security/crypto.ts';
+import { Secret, TOTP } from 'otpauth';
 import { DIALECT, sim, testEnv, type TestEnv } from './helpers.ts';
+import { PNG, wavFile } from './media-fixtures.ts';
+import { person } from './people-helpers.ts';
 import { Receiver } from './webhook-receiver.ts';
 
 const marker = (what: string) => `${what}-${randomBytes(6).toString('hex')}`;
@@ -37,6 +41,13 @@ export async function storedText(env: TestEnv): Promise<string> {
     const r = await sql<{ v: string | null }>`select ${sql.ref(c.column_name)}::text as v from ${sql.table(c.table_name)}`.execute(raw);
     for (const row of r.rows) if (row.v) parts.push(row.v);
   }
+  // Binary columns (media bytes) as the bytes they hold.
+  const blobs = await sql<{ table_name: string; column_name: string }>`
+    select table_name, column_name from information_schema.columns where table_schema = 'public' and data_type = 'bytea'`.execute(raw);
+  for (const c of blobs.rows) {
+    const r = await sql<{ v: Buffer | null }>`select ${sql.ref(c.column_name)} as v from ${sql.table(c.table_name)}`.execute(raw);
+    for (const row of r.rows) if (row.v) parts.push(Buffer.from(row.v).toString('latin1'));
+  }
   return parts.join('\n');
 }
 
@@ -49,6 +60,16 @@ describe('encryption at rest', () => {
   const mediaUrl = `https://media.example.com/${marker('scan')}.png`;
   const password = marker('connector-password');
   let webhookSecret = '';
+  let twilioToken = '';
+  let totpSecret = '';
+  let pendingTotpSecret = '';
+  // Media bytes: a PNG and a WAV carrying a recognisable run of text, as a scan or a recorded
+  // voicemail would carry what is in it.
+  const imageText = marker('image bytes PLAINTEXT');
+  const audioText = marker('audio bytes PLAINTEXT');
+  const image = Buffer.concat([PNG, Buffer.from(`tEXtComment\0${imageText}`, 'latin1')]);
+  const audio = Buffer.concat([wavFile(200), Buffer.from(audioText, 'latin1')]);
+  const mediaUrls: string[] = [];
   let sentId = '';
   let mmsId = '';
   let inboundId = '';
@@ -84,6 +105,23 @@ describe('encryption at rest', () => {
     const client = (await env.req('POST', '/v1/clients', { body: { scopes: ['messages:read'], mode: 'test' } })).json();
     const tok = await env.req('POST', '/oauth/token', { payload: `grant_type=client_credentials&client_id=${client.client_id}&client_secret=${client.client_secret}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, token: null });
     assert.equal(tok.statusCode, 200, tok.body);
+    // The Twilio-compatible auth token (sealed: it signs callbacks), rotated once so both the
+    // first and the current one were written.
+    const firstToken = (await env.req('GET', '/v1/twilio/credentials')).json().auth_token;
+    twilioToken = (await env.req('POST', '/v1/twilio/credentials', { body: { rotate: true } })).json().auth_token;
+    assert.notEqual(firstToken, twilioToken);
+    // TOTP secrets: one enrolled and verified, one pending.
+    const admin = await person(env, 'admin', { mode: 'test' });
+    totpSecret = (await admin.req('POST', '/v1/users/me/totp')).json().secret;
+    const totp = new TOTP({ secret: Secret.fromBase32(totpSecret), algorithm: 'SHA1', digits: 6, period: 30 });
+    assert.equal((await admin.req('POST', '/v1/users/me/totp/verify', { code: totp.generate({ timestamp: clock.now() }) })).statusCode, 200);
+    pendingTotpSecret = (await (await person(env, 'agent', { mode: 'test' })).req('POST', '/v1/users/me/totp')).json().secret;
+    assert.match(pendingTotpSecret, /^[A-Z2-7]{16,}$/);
+    for (const [bytes, type] of [[image, 'image/png'], [audio, 'audio/wav']] as const) {
+      const up = await env.app.inject({ method: 'POST', url: '/v1/media', headers: { 'content-type': type, authorization: `Bearer ${env.testKey}` }, payload: bytes });
+      assert.equal(up.statusCode, 201, up.body);
+      mediaUrls.push(up.json().url);
+    }
     await settle();
   });
   after(async () => {
@@ -106,6 +144,12 @@ describe('encryption at rest', () => {
     assert.equal(delivered[0].body.data.body, body);
     assert.ok(rx.received.some((r) => r.type === 'message.received' && r.body.data.body === inboundBody));
     assert.ok(rx.received.some((r) => r.headers['webhook-id'] && String(r.body.data.id) === sentId && r.body.type === 'message.delivered'));
+    // Media files are served as uploaded, from the public URL.
+    for (const [url, bytes] of [[mediaUrls[0], image], [mediaUrls[1], audio]] as const) {
+      const res = await env.app.inject({ method: 'GET', url: new URL(url).pathname });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.rawPayload, bytes);
+    }
   });
 
   test('no body, media URL, secret or credential is in the database in plain text', async () => {
@@ -114,7 +158,7 @@ describe('encryption at rest', () => {
     const callbackSecret = (await env.req('GET', '/v1/webhooks/callback-secret')).json().secret;
     const stored = await storedText(env);
     assert.ok(stored.length > 10_000, 'read something');
-    for (const [what, plain] of Object.entries({ body, inboundBody, mediaUrl, password, webhookSecret, callbackSecret, oauthKey })) {
+    for (const [what, plain] of Object.entries({ body, inboundBody, mediaUrl, password, webhookSecret, callbackSecret, oauthKey, twilioToken, totpSecret, pendingTotpSecret, imageText, audioText })) {
       assert.ok(!stored.includes(plain), `${what} is in the database in plain text`);
     }
     // The marker words are in none of the columns either (a part of a body, a JSON-escaped one).

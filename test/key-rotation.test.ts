@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock.ts';
 import { keyIdOf } from '../src/security/crypto.ts';
 import { eventually, sim, testEnv, type TestEnv } from './helpers.ts';
+import { PNG, wavFile } from './media-fixtures.ts';
 
 const KEY_A = 'a1'.repeat(32);
 const KEY_B = 'b2'.repeat(32);
@@ -25,6 +26,13 @@ describe('key rotation while the platform serves', () => {
   let env: TestEnv;
   const sent = new Map<string, string>();
   let webhookId = '';
+  // Media files sealed under the first key: a rotation re-seals their bytes too.
+  const files: Array<{ url: string; bytes: Buffer }> = [];
+  const fetchFile = async (url: string) => {
+    const res = await env.app.inject({ method: 'GET', url: new URL(url).pathname });
+    assert.equal(res.statusCode, 200, url);
+    return res.rawPayload;
+  };
 
   before(async () => {
     env = await testEnv({ workers: true, config: { SWITCHBOARD_ENCRYPTION_KEY: KEY_A } });
@@ -38,6 +46,11 @@ describe('key rotation while the platform serves', () => {
       sent.set(res.json().id, body);
     }
     await eventually(async () => (await env.req('GET', '/v1/messages?status=delivered&limit=100')).json().data.length >= 40, 20_000, 'the first messages delivered');
+    for (const [bytes, type] of [[PNG, 'image/png'], [wavFile(4000), 'audio/wav'], [Buffer.concat([PNG, Buffer.from('second picture')]), 'image/png']] as const) {
+      const up = await env.app.inject({ method: 'POST', url: '/v1/media', headers: { 'content-type': type, authorization: `Bearer ${env.testKey}` }, payload: bytes });
+      assert.equal(up.statusCode, 201, up.body);
+      files.push({ url: up.json().url, bytes });
+    }
   });
   after(() => env.close());
 
@@ -45,7 +58,10 @@ describe('key rotation while the platform serves', () => {
     await env.restart({ config: { SWITCHBOARD_ENCRYPTION_KEY: KEY_B, SWITCHBOARD_ENCRYPTION_KEYS_OLD: KEY_A } });
     assert.equal(env.p.sealer.keyId, id(KEY_B));
     for (const [mid, body] of [...sent].slice(0, 5)) assert.equal((await env.req('GET', `/v1/messages/${mid}`)).json().body, body);
+    for (const f of files) assert.deepEqual(await fetchFile(f.url), f.bytes);
     assert.ok((await keysInUse(env)).has(id(KEY_A)));
+    const media = (await env.p.keyRotation.census()).find((c) => c.table === 'media');
+    assert.deepEqual(media?.counts, { [id(KEY_A)]: 3 }, 'the census counts sealed media files');
   });
 
   test('a rotation runs in bounded batches while messages are sent and read, and ends with one key', async () => {
@@ -93,6 +109,7 @@ describe('key rotation while the platform serves', () => {
     assert.deepEqual(conn.secrets_set, ['password']);
     assert.equal((await env.p.connectors.row(conn.id))!.config.password, 'rotate-me-secret');
     assert.equal((await env.req('GET', `/v1/webhooks/${webhookId}`)).statusCode, 200);
+    for (const f of files) assert.deepEqual(await fetchFile(f.url), f.bytes, 'media bytes re-sealed under the new key');
   });
 
   test('the CLI rotates to a third key and reports it as JSON, with the server running', async () => {
@@ -160,5 +177,22 @@ describe('a rotation survives its worker', () => {
     while ((await env.p.keyRotation.get(rotation.id))!.status === 'running') await env.p.keyRotation.runOnce();
     assert.deepEqual([...(await keysInUse(env))], [id(KEY_B)]);
     assert.equal((await env.req('GET', `/v1/messages/${row.id}`)).json().body, 'written in plain text long ago');
+  });
+
+  test('media files stored in plain bytes (before 016) are sealed by a rotation, and still served', async () => {
+    const up = await env.app.inject({ method: 'POST', url: '/v1/media', headers: { 'content-type': 'image/png', authorization: `Bearer ${env.testKey}` }, payload: PNG });
+    assert.equal(up.statusCode, 201, up.body);
+    const raw = env.p.storage.db.withoutPlugins();
+    const sealed = (await raw.selectFrom('media').select('data').where('id', '=', up.json().id).executeTakeFirstOrThrow()).data;
+    assert.equal(Buffer.from(sealed).subarray(0, 12).toString('latin1'), `v2:${id(KEY_B)}:`);
+    assert.ok(!Buffer.from(sealed).includes(PNG), 'the stored bytes are not the file');
+    await raw.updateTable('media').set({ data: PNG }).where('id', '=', up.json().id).execute();
+    const path = new URL(up.json().url).pathname;
+    assert.deepEqual((await env.app.inject({ method: 'GET', url: path })).rawPayload, PNG, 'plain bytes still served');
+    assert.deepEqual((await env.p.keyRotation.census()).find((c) => c.table === 'media')?.counts, { plain: 1 });
+    const { rotation } = await env.p.keyRotation.request();
+    while ((await env.p.keyRotation.get(rotation.id))!.status === 'running') await env.p.keyRotation.runOnce();
+    assert.deepEqual((await env.p.keyRotation.census()).find((c) => c.table === 'media')?.counts, { [id(KEY_B)]: 1 });
+    assert.deepEqual((await env.app.inject({ method: 'GET', url: path })).rawPayload, PNG);
   });
 });

@@ -1,7 +1,8 @@
 // Operations routes: /healthz, /readyz, /metrics, /openapi.json, /docs (CONTRACT §13).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { sim, testEnv, type TestEnv } from './helpers.ts';
+import pg from 'pg';
+import { DIALECT, eventually, sim, testEnv, type TestEnv } from './helpers.ts';
 
 describe('operations', () => {
   let env: TestEnv;
@@ -65,5 +66,35 @@ describe('operations', () => {
     const res = await env.req('GET', '/', { token: null });
     assert.equal(res.statusCode, 200);
     assert.match(res.body, /\/docs/);
+  });
+});
+
+describe('the database server drops the platform’s idle connections', { skip: DIALECT !== 'postgres' && 'PostgreSQL only: SQLite has no server to restart' }, () => {
+  test('the process survives (no uncaught error) and the next request gets a new connection', async () => {
+    const env = await testEnv({ workers: true });
+    const uncaught: Error[] = [];
+    const onUncaught = (err: Error) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const first = await env.req('POST', '/v1/messages', { body: { to: sim(0), body: 'before the restart' } });
+      assert.equal(first.statusCode, 202);
+      // What a server restart or a failover does to every open connection of ours.
+      const dbName = new URL(env.dbPath).pathname.slice(1);
+      const admin = new pg.Client({ connectionString: process.env.SWITCHBOARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' });
+      await admin.connect();
+      const killed = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [dbName]);
+      await admin.end();
+      assert.ok(killed.rowCount! > 0, 'connections were open to be killed');
+      await new Promise((r) => setTimeout(r, 300));
+      const after = await eventually(async () => {
+        const r = await env.req('POST', '/v1/messages', { body: { to: sim(0), body: 'after the restart' } });
+        return r.statusCode === 202 ? r : null;
+      }, 10_000, 'a send after the connections were killed');
+      assert.equal(after.json().status, 'queued');
+      assert.deepEqual(uncaught.map((e) => e.message), []);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await env.close();
+    }
   });
 });

@@ -16,7 +16,7 @@ export const AuditEntrySchema = Type.Object({
   at: Type.String({ format: 'date-time' }),
   account_id: Nullable(Type.String()),
   mode: Nullable(Type.String({ enum: ['test', 'live'] })),
-  actor: Type.Object({ type: Type.String({ enum: ['user', 'api_key', 'oauth', 'system'] }), id: Type.String() }),
+  actor: Type.Object({ type: Type.String({ enum: ['user', 'api_key', 'oauth', 'twilio', 'system'] }), id: Type.String() }),
   action: Type.String({ examples: ['session.created', 'key.created', 'message.body_read'] }),
   target: Nullable(Type.Object({ type: Type.String(), id: Type.String() })),
   ip: Nullable(Type.String({ description: 'The peer address of the request (trustProxy is off).' })),

@@ -28,7 +28,8 @@ import { beforeCommit, transaction } from '../storage/transactions.ts';
 import type { Kysely, Transaction } from 'kysely';
 import type { DB } from '../storage/schema.ts';
 
-export type AuditActorType = 'user' | 'api_key' | 'oauth' | 'system';
+/** `twilio`: the Twilio-compatible auth token of an account and mode (its account SID, AC…). */
+export type AuditActorType = 'user' | 'api_key' | 'oauth' | 'twilio' | 'system';
 
 export interface AuditActor {
   type: AuditActorType;
@@ -61,6 +62,8 @@ export interface AuditContext {
 export function actorOf(p: Principal): AuditActor {
   if (p.kind === 'session' && p.userId) return { type: 'user', id: p.userId };
   if (p.credentialId === 'cli' || p.credentialId.startsWith('campaign:')) return { type: 'system', id: p.credentialId };
+  // An API key used through the Twilio API (SK…) stays that key; the auth token is its account SID.
+  if (p.kind === 'twilio' && p.credentialId.startsWith('AC')) return { type: 'twilio', id: p.credentialId };
   return { type: p.kind === 'oauth' ? 'oauth' : 'api_key', id: p.credentialId };
 }
 

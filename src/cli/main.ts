@@ -18,6 +18,7 @@ import { registerTwilioCommands } from '../twilio-compat/twilio-cli.ts';
 import { registerUserCommands } from '../users/user-cli.ts';
 import { registerAuditCommands } from '../audit/audit-cli.ts';
 import { registerKeyCommands } from '../security/key-cli.ts';
+import { registerWorkflowCommands } from '../workflows/workflow-cli.ts';
 import { applyConnectionLimits } from '../security/rate-limits.ts';
 
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
@@ -232,6 +233,7 @@ export function buildCli(): Command {
 
   registerContactCommands(program, { withPlatform, accountOf, out });
   registerCampaignCommands(program, { withPlatform, accountOf, out });
+  registerWorkflowCommands(program, { withPlatform, accountOf, out });
   registerTwilioCommands(program, { withPlatform, accountOf, out });
   registerUserCommands(program, { withPlatform, accountOf, out, fail });
   registerAuditCommands(program, { withPlatform, accountOf, out });

@@ -39,6 +39,7 @@ import { frameworkErrors, installErrorHandling } from './errors.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import { analyticsRoutes } from '../analytics/analytics-routes.ts';
+import { workflowRoutes } from '../workflows/workflow-routes.ts';
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
 
@@ -162,7 +163,8 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
 
   installErrorHandling(app);
   installAuth(app, p.credentials, p.sessions);
-  installRateLimits(app, new RateLimits({ perCredential: p.config.SWITCHBOARD_RATE_LIMIT_PER_CREDENTIAL, perAccount: p.config.SWITCHBOARD_RATE_LIMIT_PER_ACCOUNT }));
+  const limits = new RateLimits({ perCredential: p.config.SWITCHBOARD_RATE_LIMIT_PER_CREDENTIAL, perAccount: p.config.SWITCHBOARD_RATE_LIMIT_PER_ACCOUNT });
+  installRateLimits(app, limits);
 
   opsRoutes(app, p);
   authRoutes(app, p);
@@ -182,9 +184,10 @@ export async function buildApp(p: Platform, _opts: AppOptions = {}): Promise<Fas
   templateRoutes(app, p);
   audienceRoutes(app, p);
   campaignRoutes(app, p);
+  workflowRoutes(app, p);
   await mediaRoutes(app, p);
   await providerWebhookRoutes(app, p);
-  await twilioRoutes(app, p);
+  await twilioRoutes(app, p, limits);
   analyticsRoutes(app, p);
   await dashboardRoutes(app);
   return app;

@@ -12,7 +12,8 @@ import { ACCEPTED_CONTENT_TYPES } from './media-types.ts';
 export const MediaSchema = Type.Object({
   id: Type.String({ examples: ['media_01jd8x9q2r5b7c3v4w6y8z0a1b'] }),
   object: Type.Literal('media'),
-  url: Type.String({ description: 'Public, unguessable URL on SWITCHBOARD_PUBLIC_URL; give it in media_urls.' }),
+  url: Type.Union([Type.String(), Type.Null()], { description: 'Public, unguessable URL on SWITCHBOARD_PUBLIC_URL; give it in media_urls. null for a person who may not see message bodies (the viewer role).' }),
+  url_redacted: Type.Optional(Type.Boolean({ description: 'true when url is withheld (the viewer role).' })),
   content_type: Type.String({ enum: ACCEPTED_CONTENT_TYPES }),
   size: Type.Integer({ description: 'Bytes.' }),
   source: Type.String({ enum: ['upload', 'tts'], description: '`tts`: audio rendered from a message text.' }),

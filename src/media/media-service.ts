@@ -9,17 +9,21 @@
 //   mode    — test or live, as every object: a test key sees only test media.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import type { Principal } from '../auth/scopes.ts';
+import { seesBodies, type Principal } from '../auth/scopes.ts';
 import { AppError, validation } from '../errors.ts';
 import { newId, randomToken } from '../ids.ts';
+import { recordBy } from '../audit/audit-service.ts';
 import type { Storage } from '../storage/database.ts';
+import { transaction } from '../storage/transactions.ts';
 import type { MediaTable } from '../storage/schema.ts';
 import { ACCEPTED_CONTENT_TYPES, declaredType, sniffType } from './media-types.ts';
 
 export interface MediaView {
   id: string;
   object: 'media';
-  url: string;
+  /** null for a principal that may not see message bodies (a viewer): the URL opens the file. */
+  url: string | null;
+  url_redacted?: true;
   content_type: string;
   size: number;
   source: string;
@@ -69,11 +73,12 @@ export class MediaService {
     if (actual.contentType !== claimed.contentType) {
       throw validation('content_type', `The file was sent as ${claimed.contentType} but its bytes are ${actual.contentType}.`, { declared: claimed.contentType, detected: actual.contentType });
     }
-    const row = await this.insert(principal.accountId, principal.mode, { data, contentType: actual.contentType, source: 'upload', ttsKey: null });
+    const row = await this.insert(principal.accountId, principal.mode, { data, contentType: actual.contentType, source: 'upload', ttsKey: null }, principal);
     return this.view(row, fallbackBase);
   }
 
-  private async insert(accountId: string, mode: string, f: { data: Buffer; contentType: string; source: string; ttsKey: string | null }): Promise<MediaMeta> {
+  /** Stores a file; an upload by a principal is audited with it (rendered audio is the platform's own). */
+  private async insert(accountId: string, mode: string, f: { data: Buffer; contentType: string; source: string; ttsKey: string | null }, by?: Principal): Promise<MediaMeta> {
     const now = this.clock.now();
     const row: MediaTable = {
       id: newId('media', now),
@@ -88,7 +93,10 @@ export class MediaService {
       tts_key: f.ttsKey,
       created_at: now,
     };
-    await this.storage.db.insertInto('media').values(row).execute();
+    await transaction(this.storage.db, async (tx) => {
+      await tx.insertInto('media').values(row).execute();
+      if (by) await recordBy(tx, by, { accountId, mode, action: 'media.uploaded', target: { type: 'media', id: row.id }, details: { content_type: row.content_type, size: row.size, sha256: row.sha256 }, at: now });
+    });
     const { data: _data, ...meta } = row;
     return meta;
   }
@@ -105,13 +113,21 @@ export class MediaService {
     return row;
   }
 
+  /**
+   * A file's details. A viewer (no bodies) gets them without the URL: the URL is the file, and a
+   * file attached to a message is as much its content as its text is.
+   */
   async get(principal: Principal, id: string, fallbackBase?: string): Promise<MediaView> {
-    return this.view(await this.meta(principal, id), fallbackBase);
+    const view = this.view(await this.meta(principal, id), fallbackBase);
+    return seesBodies(principal) ? view : { ...view, url: null, url_redacted: true };
   }
 
   async delete(principal: Principal, id: string): Promise<void> {
-    const res = await this.storage.db.deleteFrom('media').where('id', '=', id).where('account_id', '=', principal.accountId).where('mode', '=', principal.mode).executeTakeFirst();
-    if (Number(res.numDeletedRows) !== 1) throw new AppError('NOT_FOUND', `No media ${id} in this account.`, { id });
+    await transaction(this.storage.db, async (tx) => {
+      const res = await tx.deleteFrom('media').where('id', '=', id).where('account_id', '=', principal.accountId).where('mode', '=', principal.mode).executeTakeFirst();
+      if (Number(res.numDeletedRows) !== 1) throw new AppError('NOT_FOUND', `No media ${id} in this account.`, { id });
+      await recordBy(tx, principal, { accountId: principal.accountId, mode: principal.mode, action: 'media.deleted', target: { type: 'media', id }, at: this.clock.now() });
+    });
   }
 
   /** The file behind a public URL, or null: an unknown id and a wrong token look the same. */

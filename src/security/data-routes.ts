@@ -7,7 +7,8 @@ import { errorResponses } from '../http/schemas.ts';
 import type { Platform } from '../platform.ts';
 import { configChanged } from '../storage/read-cache.ts';
 import { transaction } from '../storage/transactions.ts';
-import { applyDataPatch, MAX_RETENTION_DAYS, readDataSettings, writeDataSettings } from './data-settings.ts';
+import { recordBy } from '../audit/audit-service.ts';
+import { applyDataPatch, MAX_RETENTION_DAYS, readDataSettings, writeDataSettings, type DataSettings } from './data-settings.ts';
 
 const Settings = Type.Object({
   body_retention_days: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_RETENTION_DAYS }), Type.Null()], {
@@ -43,10 +44,15 @@ export function dataSettingsRoutes(app: FastifyInstance, p: Platform): void {
       },
     },
     async (req) => {
-      const accountId = principalOf(req).accountId;
+      const pr = principalOf(req);
+      const accountId = pr.accountId;
       const next = await transaction(p.storage.db, async (tx) => {
-        const changed = applyDataPatch(await readDataSettings(tx, accountId), req.body);
+        const before = await readDataSettings(tx, accountId);
+        const changed = applyDataPatch(before, req.body);
         await writeDataSettings(tx, accountId, changed);
+        // The values too: none is a secret, and "who turned retention off" is the question.
+        const changes = Object.fromEntries(Object.keys((req.body ?? {}) as object).map((k) => [k, { from: before[k as keyof DataSettings], to: changed[k as keyof DataSettings] }]));
+        await recordBy(tx, pr, { accountId, mode: null, action: 'settings.updated', target: { type: 'settings', id: 'data' }, details: { fields: Object.keys(changes), changes }, at: p.clock.now() });
         return changed;
       });
       configChanged(p.storage);

@@ -22,7 +22,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
+import { CLI_ACTOR, record, type AuditContext } from '../audit/audit-service.ts';
 import { newId } from '../ids.ts';
+import { transaction } from '../storage/transactions.ts';
 import type { Storage } from '../storage/database.ts';
 import type { KeyRotationsTable } from '../storage/schema.ts';
 import { BackgroundLoop } from './background-loop.ts';
@@ -131,8 +133,12 @@ export class KeyRotation {
     };
   }
 
-  /** Asks for a rotation to the primary key; the one already running for it, if any. */
-  async request(opts: { batchSize?: number } = {}): Promise<{ rotation: RotationView; created: boolean }> {
+  /**
+   * Asks for a rotation to the primary key; the one already running for it, if any. A new one is
+   * audited (`key_rotation.requested`, in the installation's chain: keys are not an account's);
+   * `by` is who asked, the CLI when absent.
+   */
+  async request(opts: { batchSize?: number; by?: AuditContext } = {}): Promise<{ rotation: RotationView; created: boolean }> {
     const batch = opts.batchSize ?? DEFAULT_BATCH;
     if (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH) throw new Error(`the batch size must be a whole number from 1 to ${MAX_BATCH}`);
     const db = this.storage.db;
@@ -140,10 +146,6 @@ export class KeyRotation {
     const same = running.find((r) => r.target_key_id === this.keyring.keyId || r.target_key_id === ANY_KEY);
     if (same) return { rotation: this.view(same), created: false };
     const now = this.clock.now();
-    // A rotation to another key that is still running stops here: only one target at a time.
-    for (const r of running) {
-      await db.updateTable('key_rotations').set({ status: 'canceled', error: `superseded by a rotation to key ${this.keyring.keyId}`, finished_at: now, updated_at: now }).where('id', '=', r.id).execute();
-    }
     const row: KeyRotationsTable = {
       id: newId('rot', now),
       status: 'running',
@@ -162,7 +164,22 @@ export class KeyRotation {
       updated_at: now,
       finished_at: null,
     };
-    await db.insertInto('key_rotations').values(row).execute();
+    await transaction(db, async (tx) => {
+      // A rotation to another key that is still running stops here: only one target at a time.
+      for (const r of running) {
+        await tx.updateTable('key_rotations').set({ status: 'canceled', error: `superseded by a rotation to key ${this.keyring.keyId}`, finished_at: now, updated_at: now }).where('id', '=', r.id).execute();
+      }
+      await tx.insertInto('key_rotations').values(row).execute();
+      await record(tx, {
+        accountId: null,
+        actor: (opts.by ?? { actor: CLI_ACTOR }).actor,
+        ip: opts.by?.ip ?? null,
+        action: 'key_rotation.requested',
+        target: { type: 'key_rotation', id: row.id },
+        details: { target_key_id: row.target_key_id, batch_size: batch, superseded: running.map((r) => r.id) },
+        at: now,
+      });
+    });
     this.wake();
     return { rotation: this.view(row), created: true };
   }
@@ -245,14 +262,28 @@ export class KeyRotation {
       let q = tx.selectFrom(t.table).select([...t.keys, ...t.columns]);
       if (cursor) q = q.where(sql<boolean>`(${sql.join(t.keys.map((k) => sql.ref(k)))}) > (${sql.join(cursor)})`);
       for (const k of t.keys) q = q.orderBy(k);
-      const rows: Array<Record<string, unknown>> = await q.limit(r.batch_size).execute();
+      const limit = Math.min(r.batch_size, t.maxBatch ?? r.batch_size);
+      const rows: Array<Record<string, unknown>> = await q.limit(limit).execute();
       let resealed = 0;
       let unreadable = 0;
       for (const row of rows) {
         for (const col of t.columns) {
           const v = row[col];
-          if (typeof v !== 'string' || v === '') continue;
           const context = `${t.table}.${col}`;
+          if (v instanceof Uint8Array) {
+            if (v.length === 0) continue;
+            const got = this.keyring.tryOpenBytes(v, [context]);
+            if (!got.ok && got.reason !== 'plain') {
+              unreadable++;
+              continue;
+            }
+            if (got.ok && got.keyId === target) continue;
+            let u = tx.updateTable(t.table).set({ [col]: this.keyring.sealBytes(got.ok ? got.bytes : v, context) }).where(col, '=', v);
+            for (const k of t.keys) u = u.where(k, '=', row[k]);
+            resealed += Number((await u.executeTakeFirst()).numUpdatedRows);
+            continue;
+          }
+          if (typeof v !== 'string' || v === '') continue;
           let next: string;
           const opened = this.keyring.tryOpen(v, [context]);
           if (opened.ok) {
@@ -271,7 +302,7 @@ export class KeyRotation {
         }
       }
       const last = rows[rows.length - 1];
-      const done = rows.length < r.batch_size;
+      const done = rows.length < limit;
       await tx
         .updateTable('key_rotations')
         .set({
@@ -311,10 +342,13 @@ export class KeyRotation {
     for (const t of this.tables) {
       for (const c of t.columns) {
         const col = sql.ref(c);
+        // A blob's header is read as text: its first 12 bytes.
+        const head = !t.binary ? col : this.storage.dialect.name === 'postgres' ? sql`encode(substring(${col} from 1 for 12), 'escape')` : sql`cast(substr(${col}, 1, 12) as text)`;
+        const present = t.binary ? sql`length(${col}) > 0` : sql`${col} <> ''`;
         try {
           const r = await sql<{ k: string; n: number | string }>`
-            select case when ${col} like 'v_:________:%' then substr(${col}, 1, 11) else 'plain' end as k, count(*) as n
-            from ${sql.table(t.table)} where ${col} is not null and ${col} <> '' group by 1`.execute(this.raw);
+            select case when ${head} like 'v_:________:%' then substr(${head}, 1, 11) else 'plain' end as k, count(*) as n
+            from ${sql.table(t.table)} where ${col} is not null and ${present} group by 1`.execute(this.raw);
           const counts: Record<string, number> = {};
           for (const row of r.rows) {
             // `v2:<key id>`, `v1:<key id>` (the old context-free form) or `plain`.

@@ -6,7 +6,10 @@
 //                     text) and any body/text/media in it;
 //   outbox          — the message object in every event payload loses its body and media, so a
 //                     later retry or replay of a webhook sends none;
-//   pending_receipts— held receipts of the message are deleted.
+//   pending_receipts— held receipts of the message are deleted;
+//   webhook_attempts— the receivers' answers to its webhooks (which may echo the payload).
+// `redactMessages()` is that list, and the one function for it: the Twilio-compatible API's
+// redaction (Body="") and deletion call it too.
 //
 // The sweep is a durable loop: each account and mode has a cursor row (retention_cursors) that
 // walks its messages by id (ids are time-ordered) up to the cutoff, in bounded batches, one
@@ -19,6 +22,8 @@ import { idFloor } from '../ids.ts';
 import { FINAL_STATUSES } from '../messages/status-machine.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { transaction } from '../storage/transactions.ts';
+import type { WebhookTx } from '../webhooks/webhook-tables.ts';
+import { redactWorkflowCopies } from '../workflows/workflow-redaction.ts';
 import { BackgroundLoop } from './background-loop.ts';
 import { dataSettingsOf } from './data-settings.ts';
 
@@ -148,21 +153,45 @@ export class RetentionSweeper {
 
   /** Removes the bodies, media and raw payloads of these (final) messages, in `tx`. */
   async redact(tx: Tx, ids: string[], now: number): Promise<void> {
-    if (ids.length === 0) return;
-    await tx.updateTable('messages').set({ body: null, media_urls: null, redacted_at: now }).where('id', 'in', ids).execute();
-    const events = await tx.selectFrom('message_events').select(['id', 'data']).where('message_id', 'in', ids).execute();
-    for (const e of events) {
-      const data = JSON.parse(e.data) as Record<string, unknown>;
-      if (data.redacted === true) continue;
-      await tx.updateTable('message_events').set({ data: JSON.stringify(scrubEventData(data)) }).where('id', '=', e.id).execute();
-    }
-    const outbox = await tx.selectFrom('outbox').select(['id', 'payload']).where('message_id', 'in', ids).execute();
-    for (const o of outbox) {
-      const payload = JSON.parse(o.payload) as { data?: Record<string, unknown> };
-      if (!payload.data || !('body' in payload.data) || payload.data.body_redacted === true) continue;
-      await tx.updateTable('outbox').set({ payload: JSON.stringify({ ...payload, data: withoutBody(payload.data) }) }).where('id', '=', o.id).execute();
-    }
-    await tx.deleteFrom('pending_receipts').where('message_id', 'in', ids).execute();
+    await redactMessages(tx, ids, now);
     this.log.debug({ messages: ids.length }, 'retention: bodies removed');
+  }
+}
+
+/**
+ * Removes everything that carries the text of these messages, in `tx` (see the list at the top):
+ * the message keeps its row, statuses and timeline, and shows `body_redacted`. The caller checks
+ * tenancy and that the messages are final. Done again, it changes nothing.
+ */
+export async function redactMessages(tx: Tx, ids: string[], now: number): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.updateTable('messages').set({ body: null, media_urls: null, redacted_at: now, updated_at: now }).where('id', 'in', ids).execute();
+  const events = await tx.selectFrom('message_events').select(['id', 'data']).where('message_id', 'in', ids).execute();
+  for (const e of events) {
+    const data = JSON.parse(e.data) as Record<string, unknown>;
+    if (data.redacted === true) continue;
+    await tx.updateTable('message_events').set({ data: JSON.stringify(scrubEventData(data)) }).where('id', '=', e.id).execute();
+  }
+  const outbox = await tx.selectFrom('outbox').select(['id', 'payload']).where('message_id', 'in', ids).execute();
+  for (const o of outbox) {
+    const payload = JSON.parse(o.payload) as { data?: Record<string, unknown> };
+    if (!payload.data || !('body' in payload.data) || payload.data.body_redacted === true) continue;
+    await tx.updateTable('outbox').set({ payload: JSON.stringify({ ...payload, data: withoutBody(payload.data) }) }).where('id', '=', o.id).execute();
+  }
+  await tx.deleteFrom('pending_receipts').where('message_id', 'in', ids).execute();
+  await redactWorkflowCopies(tx, ids);
+  // Two lookups, each matching one partial index (002's pending one, 016's for the rest).
+  const wtx = tx as unknown as WebhookTx;
+  const deliveries = [
+    ...(await wtx.selectFrom('webhook_deliveries').select('id').where('status', '=', 'pending').where('message_id', 'in', ids).execute()),
+    ...(await wtx.selectFrom('webhook_deliveries').select('id').where('status', '<>', 'pending').where('message_id', 'is not', null).where('message_id', 'in', ids).execute()),
+  ].map((d) => d.id);
+  for (let i = 0; i < deliveries.length; i += 500) {
+    await wtx
+      .updateTable('webhook_attempts')
+      .set({ response_body: null })
+      .where('delivery_id', 'in', deliveries.slice(i, i + 500))
+      .where('response_body', 'is not', null)
+      .execute();
   }
 }

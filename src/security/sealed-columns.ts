@@ -16,6 +16,10 @@ export interface SealedTable {
   /** The primary key, in order: rotation pages through the table by it. */
   keys: string[];
   columns: string[];
+  /** Blob columns (Buffers), sealed in the binary form (crypto.ts sealBytes). */
+  binary?: boolean;
+  /** At most this many rows per rotation batch, whatever the batch size asked for: rows that hold whole files. */
+  maxBatch?: number;
 }
 
 export const SEALED_TABLES: SealedTable[] = [
@@ -33,10 +37,19 @@ export const SEALED_TABLES: SealedTable[] = [
   { table: 'campaigns', keys: ['id'], columns: ['body'] },
   { table: 'campaign_recipients', keys: ['campaign_id', 'seq'], columns: ['variables'] },
   { table: 'template_versions', keys: ['template_id', 'version'], columns: ['body'] },
+  // Workflows (src/workflows): definitions hold message texts; events and runs the data sent with
+  // events (names, order details) and the texts of replies.
+  { table: 'workflow_versions', keys: ['workflow_id', 'version'], columns: ['definition'] },
+  { table: 'workflow_events', keys: ['id'], columns: ['data'] },
+  { table: 'workflow_runs', keys: ['id'], columns: ['context'] },
+  { table: 'workflow_steps', keys: ['run_id', 'idx'], columns: ['result'] },
   // TOTP secrets (src/users) and the Twilio-compatible auth tokens, which sign callbacks and so
   // must be readable (src/twilio-compat).
   { table: 'users', keys: ['id'], columns: ['totp_secret', 'totp_pending_secret'] },
   { table: 'twilio_accounts', keys: ['account_sid'], columns: ['token_sealed'] },
+  // Uploaded images and audio, and audio rendered from a message's text (src/media): up to
+  // SWITCHBOARD_MEDIA_MAX_BYTES each, so a rotation takes few at a time.
+  { table: 'media', keys: ['id'], columns: ['data'], binary: true, maxBatch: 20 },
 ];
 
 /** table → column → its sealing context (`table.column`, the GCM additional data). */

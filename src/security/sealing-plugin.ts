@@ -15,6 +15,9 @@
 //           and the log says which key is missing. A plain value (written before encryption was
 //           turned on) is returned as it is; a rotation seals it.
 //
+//   bytes — a blob column's value (a Buffer: media files) is sealed and opened in the binary
+//           form (crypto.ts sealBytes), by the same rules.
+//
 // Queries written as raw `sql` are not seen: they get ciphertext. Write sealed columns through
 // the query builder.
 import type { KyselyPlugin, OperationNode, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
@@ -79,6 +82,7 @@ export class SealingPlugin implements KyselyPlugin {
       for (const [column, contexts] of plan) {
         const v = row[column];
         if (typeof v === 'string' && v.length > 0) row[column] = this.open(v, contexts);
+        else if (v instanceof Uint8Array && v.length > 0) row[column] = this.openBytes(v, contexts);
       }
     }
     return result;
@@ -99,7 +103,35 @@ export class SealingPlugin implements KyselyPlugin {
       this.stats.opened++;
       return r.text;
     }
-    if (r.reason === 'plain') return value;
+    if (r.reason !== 'plain') this.failed(r.reason, r.keyId, contexts);
+    return value;
+  }
+
+  openBytes(value: Uint8Array, contexts: string[]): Uint8Array {
+    const r = this.keyring.tryOpenBytes(value, contexts);
+    if (r.ok) {
+      this.stats.opened++;
+      return r.bytes;
+    }
+    if (r.reason !== 'plain') this.failed(r.reason, r.keyId, contexts);
+    return value;
+  }
+
+  /** Any value of a sealed column, sealed in its form: text, or bytes; anything else (null, a number) as it is. */
+  private sealAny(v: unknown, context: string): unknown {
+    if (typeof v === 'string') {
+      return v === '' ? v : this.seal(v, context);
+    }
+    if (v instanceof Uint8Array && v.length > 0) {
+      this.stats.sealed++;
+      return this.keyring.sealBytes(v, context);
+    }
+    return v;
+  }
+
+  /** A value that does not open: counted, and logged once a minute per reason, key and column. */
+  private failed(reason: 'unknown_key' | 'bad', keyId: string | undefined, contexts: string[]): void {
+    const r = { reason, keyId };
     this.stats.failures++;
     // Once a minute per reason and key: a table full of unreadable rows must not flood the log.
     const k = `${r.reason}:${r.keyId}:${contexts[0]}`;
@@ -113,11 +145,13 @@ export class SealingPlugin implements KyselyPlugin {
         { key_id: r.keyId, column: contexts[0] },
       );
     }
-    return value;
   }
 
   private sealValue(node: Node, context: string): Node {
-    if (node.kind === 'ValueNode' && typeof node.value === 'string' && node.value !== '') return { ...node, value: this.seal(node.value, context) };
+    if (node.kind === 'ValueNode') {
+      const value = this.sealAny(node.value, context);
+      if (value !== node.value) return { ...node, value };
+    }
     return node;
   }
 
@@ -128,7 +162,7 @@ export class SealingPlugin implements KyselyPlugin {
     if (at.some(Boolean) && n.values?.kind === 'ValuesNode') {
       const values = (n.values.values as Node[]).map((item) => {
         if (item.kind === 'PrimitiveValueListNode') {
-          return { ...item, values: (item.values as unknown[]).map((v, i) => (at[i] && typeof v === 'string' && v !== '' ? this.seal(v, at[i]!) : v)) };
+          return { ...item, values: (item.values as unknown[]).map((v, i) => (at[i] ? this.sealAny(v, at[i]!) : v)) };
         }
         if (item.kind === 'ValueListNode') return { ...item, values: (item.values as Node[]).map((v, i) => (at[i] ? this.sealValue(v, at[i]!) : v)) };
         return item;

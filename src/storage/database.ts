@@ -50,6 +50,8 @@ export interface OpenOptions {
   sqliteSynchronous?: 'NORMAL' | 'FULL';
   /** On every handle (security/sealing-plugin.ts seals and opens the sealed columns). */
   plugins?: KyselyPlugin[];
+  /** A pooled PostgreSQL connection that dies while idle (a server restart, a dropped database). */
+  onIdleConnectionError?: (err: Error) => void;
 }
 
 /**
@@ -118,6 +120,15 @@ export async function openStorage(url: string, options: OpenOptions = {}): Promi
   // bigint columns hold millisecond timestamps and counters, all well inside 2^53.
   pg.types.setTypeParser(20, (v) => Number(v));
   const pool = new pg.Pool({ connectionString: target, max: 10 });
+  // pg emits 'error' on the POOL when an idle connection is killed by the server (a restart,
+  // pg_terminate_backend, a failover); with no listener Node turns that into an uncaught
+  // exception and the whole process dies. The pool already discards the dead connection and
+  // opens a new one on the next query, so noting it is all there is to do.
+  pool.on('error', (err) => options.onIdleConnectionError?.(err));
+  // A connection that is checked out (inside a transaction, between two queries) has no pool
+  // listener at all, so the same kill would crash the process from there. The query that
+  // follows fails with a clear error, and the pool drops the dead client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), plugins: options.plugins ?? [] });
   await sql`select 1`.execute(db);
   return {

@@ -12,10 +12,12 @@ import * as m007SenderPools from './migrations/007-sender-pools.ts';
 import * as m008Campaigns from './migrations/008-campaigns.ts';
 import * as m009Scaleout from './migrations/009-scaleout.ts';
 import * as m010VoiceMedia from './migrations/010-voice-media.ts';
+import * as m011Workflows from './migrations/011-workflows.ts';
 import * as m014TwilioCompat from './migrations/014-twilio-compat.ts';
 import * as m015ConversationReads from './migrations/015-conversation-reads.ts';
 import * as m012People from './migrations/012-people.ts';
 import * as m013DataProtection from './migrations/013-data-protection.ts';
+import * as m016MediaSealing from './migrations/016-media-sealing.ts';
 
 export interface MigrationContext {
   dialect: DialectName;
@@ -34,10 +36,12 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '008-campaigns': m008Campaigns,
   '009-scaleout': m009Scaleout,
   '010-voice-media': m010VoiceMedia,
+  '011-workflows': m011Workflows,
   '014-twilio-compat': m014TwilioCompat,
   '015-conversation-reads': m015ConversationReads,
   '012-people': m012People,
   '013-data-protection': m013DataProtection,
+  '016-media-sealing': m016MediaSealing,
 };
 
 export async function migrate(storage: Storage): Promise<string[]> {

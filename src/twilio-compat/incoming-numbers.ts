@@ -8,13 +8,15 @@ import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import { checkUrl } from '../net/url-policy.ts';
 import type { SenderService, SenderView } from '../senders/sender-service.ts';
+import { recordBy } from '../audit/audit-service.ts';
 import type { Storage } from '../storage/database.ts';
+import { transaction } from '../storage/transactions.ts';
 import type { SendersTable } from '../storage/schema.ts';
 import { API_VERSION, rfc2822 } from './message-resource.ts';
 import { idOf, sidOf } from './sids.ts';
 import { TwilioError, apiError, twilioInvalid, twilioNotFound } from './twilio-errors.ts';
 import { one, type Form, type TwilioPrincipal } from './twilio-message-api.ts';
-import { twilioDb, type TwilioNumbersTable } from './twilio-tables.ts';
+import { twilioDb, twilioTx, type TwilioNumbersTable } from './twilio-tables.ts';
 
 const PHONE_TYPES = ['long_code', 'toll_free', 'short_code'];
 
@@ -145,20 +147,29 @@ export class IncomingNumbers {
     return patch;
   }
 
-  /** Writes a number's settings for this credential's mode. */
-  private async configure(pr: TwilioPrincipal, senderId: string, patch: Partial<TwilioNumbersTable>): Promise<void> {
+  /**
+   * Writes a number's settings for this credential's mode; a change of an existing number is
+   * audited as `sender.updated` (field names, and the SmsUrl without its query, where secrets go).
+   */
+  private async configure(pr: TwilioPrincipal, senderId: string, patch: Partial<TwilioNumbersTable>, audit: boolean): Promise<void> {
     if (Object.keys(patch).length === 0) return;
     const now = this.clock.now();
-    await twilioDb(this.storage)
-      .insertInto('twilio_numbers')
-      .values({ sender_id: senderId, mode: pr.mode, friendly_name: patch.friendly_name ?? null, sms_url: patch.sms_url ?? null, sms_method: patch.sms_method ?? 'POST', created_at: now, updated_at: now })
-      .onConflict((oc) => oc.columns(['sender_id', 'mode']).doUpdateSet({ ...patch, updated_at: now }))
-      .execute();
+    await transaction(this.storage.db, async (tx) => {
+      await twilioTx(tx)
+        .insertInto('twilio_numbers')
+        .values({ sender_id: senderId, mode: pr.mode, friendly_name: patch.friendly_name ?? null, sms_url: patch.sms_url ?? null, sms_method: patch.sms_method ?? 'POST', created_at: now, updated_at: now })
+        .onConflict((oc) => oc.columns(['sender_id', 'mode']).doUpdateSet({ ...patch, updated_at: now }))
+        .execute();
+      if (!audit) return;
+      const details: Record<string, unknown> = { via: 'twilio-compat', fields: Object.keys(patch) };
+      if (patch.sms_url) details.sms_url = patch.sms_url.split('?')[0];
+      await recordBy(tx, pr, { accountId: pr.accountId, mode: pr.mode, action: 'sender.updated', target: { type: 'sender', id: senderId }, details, at: now });
+    });
   }
 
   async update(pr: TwilioPrincipal, sid: string, f: Form, path: string) {
     const s = await this.sender(pr, sid, path);
-    await this.configure(pr, s.id, this.settings(f));
+    await this.configure(pr, s.id, this.settings(f), true);
     return this.fetch(pr, sid, path);
   }
 
@@ -170,7 +181,7 @@ export class IncomingNumbers {
     const settings = this.settings(f);
     let created: SenderView;
     try {
-      created = await this.senders.create(pr.accountId, { address: phone, type: /^\d{3,8}$/.test(phone) ? 'short_code' : 'long_code', capabilities: ['sms', 'mms'] });
+      created = await this.senders.create(pr.accountId, { address: phone, type: /^\d{3,8}$/.test(phone) ? 'short_code' : 'long_code', capabilities: ['sms', 'mms'] }, pr);
     } catch (err) {
       if (err instanceof AppError) {
         if (err.code === 'INVALID_NUMBER' || err.details.field === 'address') throw new TwilioError(21421, 400, `PhoneNumber is invalid: ${err.message}`, err);
@@ -178,13 +189,13 @@ export class IncomingNumbers {
       }
       throw err;
     }
-    await this.configure(pr, created.id, settings);
+    await this.configure(pr, created.id, settings, false);
     return this.fetch(pr, sidOf(created.id, 'PN'), this.listUri(pr.accountSid));
   }
 
   async remove(pr: TwilioPrincipal, sid: string, path: string): Promise<void> {
     const s = await this.sender(pr, sid, path);
-    await this.senders.remove(pr.accountId, s.id);
+    await this.senders.remove(pr.accountId, s.id, pr);
     await twilioDb(this.storage).deleteFrom('twilio_numbers').where('sender_id', '=', s.id).execute();
   }
 }

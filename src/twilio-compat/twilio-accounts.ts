@@ -15,10 +15,15 @@ import { hashSecret, type CredentialService } from '../auth/credential-service.t
 import type { Mode, Principal } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
+import { recordBy, SYSTEM_ACTOR, type AuditContext } from '../audit/audit-service.ts';
 import type { Storage } from '../storage/database.ts';
+import { transaction } from '../storage/transactions.ts';
 import { idOf, isSid, newAccountSid, newAuthToken } from './sids.ts';
 import { twilioAuthFailed, twilioNotFound } from './twilio-errors.ts';
-import { twilioDb, twilioRead, type TwilioAccountsTable } from './twilio-tables.ts';
+import { twilioDb, twilioRead, twilioTx, type TwilioAccountsTable } from './twilio-tables.ts';
+
+/** The platform making credentials for itself (a callback to sign before anyone asked for them). */
+const SYSTEM: AuditContext = { actor: SYSTEM_ACTOR, ip: null };
 
 export interface TwilioCredentials {
   object: 'twilio_credentials';
@@ -59,39 +64,50 @@ export class TwilioAccounts {
     };
   }
 
-  /** The account's row for this mode, made on first use (two callers at once get the same one). */
-  private async ensure(accountId: string, mode: Mode): Promise<TwilioAccountsTable> {
+  /**
+   * The account's row for this mode, made on first use (two callers at once get the same one).
+   * Making it is audited (`twilio_credentials.created`): the token holds every scope of its mode.
+   */
+  private async ensure(accountId: string, mode: Mode, by: Principal | AuditContext | undefined): Promise<TwilioAccountsTable> {
     const existing = await this.row(accountId, mode);
     if (existing) return existing;
     const now = this.clock.now();
     const token = newAuthToken();
-    await twilioDb(this.storage)
-      .insertInto('twilio_accounts')
-      .values({ account_sid: newAccountSid(), account_id: accountId, mode, token_hash: hashSecret(token), token_sealed: token, created_at: now, updated_at: now })
-      .onConflict((oc) => oc.columns(['account_id', 'mode']).doNothing())
-      .execute();
+    const sid = newAccountSid();
+    await transaction(this.storage.db, async (tx) => {
+      const res = await twilioTx(tx)
+        .insertInto('twilio_accounts')
+        .values({ account_sid: sid, account_id: accountId, mode, token_hash: hashSecret(token), token_sealed: token, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.columns(['account_id', 'mode']).doNothing())
+        .executeTakeFirst();
+      if (Number(res.numInsertedOrUpdatedRows ?? 0) === 1) await recordBy(tx, by, { accountId, mode, action: 'twilio_credentials.created', target: { type: 'twilio_account', id: sid }, at: now });
+    });
     return (await this.row(accountId, mode))!;
   }
 
-  /** The account SID and auth token of an account and mode; `rotate` makes a new token (the SID stays). */
-  async credentials(accountId: string, mode: Mode, opts: { rotate?: boolean } = {}): Promise<TwilioCredentials> {
-    const row = await this.ensure(accountId, mode);
+  /** The account SID and auth token of an account and mode; `rotate` makes a new token (the SID stays). `by`: who asks (none: the CLI). */
+  async credentials(accountId: string, mode: Mode, opts: { rotate?: boolean; by?: Principal | AuditContext } = {}): Promise<TwilioCredentials> {
+    const row = await this.ensure(accountId, mode, opts.by);
     if (!opts.rotate) return this.view(row);
     const token = newAuthToken();
-    const patch = { token_hash: hashSecret(token), token_sealed: token, updated_at: this.clock.now() };
-    await twilioDb(this.storage).updateTable('twilio_accounts').set(patch).where('account_sid', '=', row.account_sid).execute();
+    const now = this.clock.now();
+    const patch = { token_hash: hashSecret(token), token_sealed: token, updated_at: now };
+    await transaction(this.storage.db, async (tx) => {
+      await twilioTx(tx).updateTable('twilio_accounts').set(patch).where('account_sid', '=', row.account_sid).execute();
+      await recordBy(tx, opts.by, { accountId, mode, action: 'twilio_credentials.rotated', target: { type: 'twilio_account', id: row.account_sid }, at: now });
+    });
     return this.view({ ...row, ...patch });
   }
 
   /** The account SID and its auth token (the signing key), made on first use. */
   async signingKey(accountId: string, mode: string): Promise<{ accountSid: string; authToken: string }> {
-    const row = await this.ensure(accountId, mode as Mode);
+    const row = await this.ensure(accountId, mode as Mode, SYSTEM);
     return { accountSid: row.account_sid, authToken: row.token_sealed };
   }
 
   /** The account SID of an account and mode, made on first use. */
   async accountSid(accountId: string, mode: string): Promise<string> {
-    return (await this.ensure(accountId, mode as Mode)).account_sid;
+    return (await this.ensure(accountId, mode as Mode, SYSTEM)).account_sid;
   }
 
   /**

@@ -14,6 +14,8 @@ import { toMessageView, type MessageView } from '../messages/message-view.ts';
 import { parseNumber } from '../messages/phone.ts';
 import { recordEvents } from '../messages/status-machine.ts';
 import { checkUrl } from '../net/url-policy.ts';
+import { recordBy } from '../audit/audit-service.ts';
+import { redactMessages } from '../security/retention.ts';
 import type { Storage, Tx } from '../storage/database.ts';
 import { transaction } from '../storage/transactions.ts';
 import type { TemplateService } from '../templates/template-service.ts';
@@ -265,8 +267,11 @@ export class TwilioMessageApi {
   }
 
   /**
-   * Erases a message's text (and, when deleting, hides the message from this API). The row and
-   * its timeline stay: they are the delivery record the /v1 API and the audit trail keep.
+   * Erases a message's text (and, when deleting, hides the message from this API): everything
+   * retention's redaction removes (security/retention.ts redactMessages — body, media
+   * references, raw provider payloads, webhook payload copies, held receipts), audited as
+   * `message.redacted` or `message.deleted`. The row and its timeline stay: they are the
+   * delivery record the /v1 API and the audit trail keep.
    */
   private async redact(pr: TwilioPrincipal, view: MessageView, deleting: boolean): Promise<MessageView> {
     if (IN_PROGRESS.has(view.status)) {
@@ -274,7 +279,8 @@ export class TwilioMessageApi {
     }
     const now = this.clock.now();
     const row = await transaction(this.storage.db, async (tx: Tx) => {
-      await tx.updateTable('messages').set({ body: null, updated_at: now }).where('id', '=', view.id).where('account_id', '=', pr.accountId).where('mode', '=', pr.mode).execute();
+      // view() found the message in this account and mode: the id is the tenancy check.
+      await redactMessages(tx, [view.id], now);
       await recordEvents(tx, [{ messageId: view.id, status: view.status, at: now, data: { action: deleting ? 'deleted' : 'body_redacted', via: 'twilio-compat', ignored: true } }]);
       if (deleting) {
         await twilioTx(tx)
@@ -283,6 +289,7 @@ export class TwilioMessageApi {
           .onConflict((oc) => oc.column('message_id').doUpdateSet({ deleted_at: now }))
           .execute();
       }
+      await recordBy(tx, pr, { accountId: pr.accountId, mode: pr.mode, action: deleting ? 'message.deleted' : 'message.redacted', target: { type: 'message', id: view.id }, details: { via: 'twilio-compat' }, at: now });
       return tx.selectFrom('messages').selectAll().where('id', '=', view.id).executeTakeFirstOrThrow();
     });
     return toMessageView(row);

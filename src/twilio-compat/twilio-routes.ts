@@ -14,6 +14,7 @@ import { principalOf } from '../http/auth.ts';
 import { translateError } from '../http/errors.ts';
 import { errorResponses } from '../http/schemas.ts';
 import type { Platform } from '../platform.ts';
+import type { RateLimits } from '../security/rate-limits.ts';
 import { API_VERSION } from './message-resource.ts';
 import { TwilioError, apiError, sendTwilioError, twilioInvalid, twilioNotFound } from './twilio-errors.ts';
 import type { Form, TwilioPrincipal } from './twilio-message-api.ts';
@@ -162,7 +163,7 @@ function toTwilio(err: unknown): TwilioError {
   return apiError(ours);
 }
 
-export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<void> {
+export async function twilioRoutes(app: FastifyInstance, p: Platform, limits?: RateLimits): Promise<void> {
   await app.register(
     async (tw) => {
       tw.setErrorHandler((err, req, reply) => {
@@ -180,6 +181,9 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
           throw new TwilioError(20403, 403, `This credential lacks the ${scope} scope.`, new AppError('FORBIDDEN', `This credential lacks the ${scope} scope.`, { required_scope: scope }));
         }
         req.principal = principal;
+        // The same per-credential and per-account counters as /v1 (the app-wide hook ran before
+        // this one, with no principal yet): over a limit, Twilio's 429 with code 20429 and Retry-After.
+        await limits?.check(principal);
       });
 
       const messages = '/Accounts/:AccountSid/Messages';
@@ -338,7 +342,7 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform): Promise<v
   });
   const credentials = async (req: FastifyRequest, _reply: FastifyReply, rotate: boolean) => {
     const pr = principalOf(req);
-    return p.twilio.accounts.credentials(pr.accountId, pr.mode, { rotate });
+    return p.twilio.accounts.credentials(pr.accountId, pr.mode, { rotate, by: pr });
   };
   app.get(
     '/v1/twilio/credentials',

@@ -164,7 +164,7 @@ export class WebhookService {
     };
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('webhook_endpoints').values(row).execute();
-      await this.audit(tx, pr, 'webhook.created', row.id, { url: urlForAudit(url), events, enabled: row.enabled === 1 });
+      await this.audit(tx, pr, 'webhook.created', row.id, { url: urlForAudit(url), events, enabled: row.enabled === 1, include_body: row.include_body === 1 });
     });
     return endpointView(row, true);
   }
@@ -221,7 +221,7 @@ export class WebhookService {
       if (disabled) {
         await tx.updateTable('webhook_deliveries').set({ next_attempt_at: null, updated_at: now }).where('endpoint_id', '=', id).where('status', '=', 'pending').execute();
       }
-      const changed = { url: patch.url === undefined ? undefined : urlForAudit(patch.url), events: patch.events === undefined ? undefined : JSON.parse(patch.events), description: patch.description, enabled: patch.enabled === undefined ? undefined : patch.enabled === 1 };
+      const changed = { url: patch.url === undefined ? undefined : urlForAudit(patch.url), events: patch.events === undefined ? undefined : JSON.parse(patch.events), description: patch.description, enabled: patch.enabled === undefined ? undefined : patch.enabled === 1, include_body: patch.include_body === undefined ? undefined : patch.include_body === 1 };
       await this.audit(tx, pr, 'webhook.updated', id, JSON.parse(JSON.stringify(changed)));
     });
     return endpointView({ ...row, ...patch });
