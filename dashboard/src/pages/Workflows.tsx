@@ -6,7 +6,7 @@ import { Empty, ErrorBox, Section, Status, when } from '../ui.tsx';
 interface Workflow {
   id: string;
   name: string;
-  status?: string;
+  enabled?: boolean;
   version?: number;
   trigger?: { event?: string };
   created_at?: string;
@@ -100,7 +100,7 @@ export function WorkflowsPage({ path }: { path: string }) {
       <ul>
         {q.data?.data.map((w) => (
           <li key={w.id}>
-            <Link to={`/workflows/${w.id}`}>{w.name}</Link> {w.status ? <Status value={w.status} /> : null} {w.trigger?.event ? `on ${w.trigger.event}` : ''} {w.version ? `v${w.version}` : ''}
+            <Link to={`/workflows/${w.id}`}>{w.name}</Link> {w.enabled === false ? <Status value="disabled" /> : <Status value="enabled" />} {w.trigger?.event ? `on ${w.trigger.event}` : ''} {w.version ? `v${w.version}` : ''}
           </li>
         ))}
       </ul>
