@@ -1,5 +1,6 @@
 // The shape of a background worker (INVARIANTS "Time"): its state is in rows, and a loop calls
-// `step()` until it reports no work, then idles for `pollMs` or until woken. `runDue()` in tests
+// `step()` until it reports no work, then idles for `pollMs` (a number, or asked for each time:
+// a worker whose next timer is a row sleeps until it) or until woken. `runDue()` in tests
 // calls `step()` directly, so nothing here holds state that a restart would lose.
 import type { Logger } from 'pino';
 import { IdleWait } from '../clock.ts';
@@ -13,7 +14,7 @@ export class BackgroundLoop {
     private name: string,
     private step: () => Promise<number>,
     private log: Logger,
-    private pollMs: number,
+    private pollMs: number | (() => Promise<number>),
     /** Pause between two steps that did work, so a long job leaves room for live traffic. */
     private pauseMs = 0,
   ) {}
@@ -43,7 +44,16 @@ export class BackgroundLoop {
         this.log.error({ err }, `${this.name} failed; trying again`);
       }
       if (!this.running) break;
-      await this.idle.wait(n > 0 ? this.pauseMs : this.pollMs);
+      let ms = this.pauseMs;
+      if (n === 0) {
+        try {
+          ms = typeof this.pollMs === 'number' ? this.pollMs : await this.pollMs();
+        } catch (err) {
+          this.log.error({ err }, `${this.name}: could not read when to run next`);
+          ms = 1000;
+        }
+      }
+      if (ms > 0) await this.idle.wait(ms);
     }
   }
 }

@@ -24,7 +24,8 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/scopes.ts';
-import { IdleWait, type Clock } from '../clock.ts';
+import type { Clock } from '../clock.ts';
+import { BackgroundLoop } from '../security/background-loop.ts';
 import { OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keywordOf } from '../consent/messaging-settings.ts';
 import type { ContactService } from '../contacts/contact-service.ts';
 import { AppError } from '../errors.ts';
@@ -82,9 +83,7 @@ class Busy extends Error {}
 export class WorkflowEngine {
   private db: Kysely<WorkflowDB>;
   private definitions = new Map<string, Definition>();
-  private running = false;
-  private loopDone: Promise<void> | null = null;
-  private idle = new IdleWait();
+  private loop: BackgroundLoop;
   private finishedListeners: Array<() => void> = [];
   /** Step records of many runs commit together (group commit): the timer-heavy path is commit-bound. */
   private batcher: TxBatcher;
@@ -100,6 +99,7 @@ export class WorkflowEngine {
   ) {
     this.db = workflowDb(storage);
     this.batcher = new TxBatcher(storage.db, 200);
+    this.loop = new BackgroundLoop('workflow engine round', () => this.runOnce(), log, () => this.untilNextTimer());
   }
 
   private tx<T>(fn: (t: WorkflowTx) => Promise<T>): Promise<T> {
@@ -112,37 +112,22 @@ export class WorkflowEngine {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.idle.wake();
-    await this.loopDone;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   wake(): void {
-    this.idle.wake();
+    this.loop.wake();
   }
 
-  private async loop(): Promise<void> {
-    while (this.running) {
-      let n = 0;
-      try {
-        n = await this.runOnce();
-      } catch (err) {
-        this.log.error({ err }, 'workflow engine round failed');
-      }
-      if (!this.running) break;
-      if (n > 0) continue;
-      // Sleep until the next timer, at most pollMs (a signal or a new run wakes us sooner).
-      const next = await this.db.selectFrom('workflow_runs').select((eb) => eb.fn.min('due_at').as('due')).where('due_at', 'is not', null).executeTakeFirst();
-      const due = next?.due === null || next?.due === undefined ? null : Number(next.due);
-      const ms = due === null ? this.opts.pollMs : Math.max(0, Math.min(this.opts.pollMs, due - this.clock.now()));
-      if (ms > 0) await this.idle.wait(ms);
-    }
+  /** Sleep until the next timer, at most pollMs (a signal or a new run wakes the loop sooner). */
+  private async untilNextTimer(): Promise<number> {
+    const next = await this.db.selectFrom('workflow_runs').select((eb) => eb.fn.min('due_at').as('due')).where('due_at', 'is not', null).executeTakeFirst();
+    const due = next?.due === null || next?.due === undefined ? null : Number(next.due);
+    return due === null ? this.opts.pollMs : Math.max(0, Math.min(this.opts.pollMs, due - this.clock.now()));
   }
 
   /** One round: pending signals, then due runs. Returns how much work was done (0: none). */
