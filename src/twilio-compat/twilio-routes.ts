@@ -172,6 +172,10 @@ export async function twilioRoutes(app: FastifyInstance, p: Platform, limits?: R
         return sendTwilioError(req, reply, e);
       });
       tw.setNotFoundHandler((req, reply) => sendTwilioError(req, reply, twilioNotFound(pathOf(req))));
+      // Everything under the prefix is this plugin's, also when a wider catch-all exists outside
+      // it (the dashboard's page fallback at `/*` would otherwise take unknown Twilio paths and
+      // hand them to the root's not-found handler, which answers in our shape, not Twilio's).
+      tw.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', schema: { hide: true }, handler: (req, reply) => sendTwilioError(req, reply, twilioNotFound(pathOf(req))) });
       tw.addHook('onRequest', async (req) => {
         const scope = req.routeOptions.config?.twilioScope;
         if (!scope) return;
